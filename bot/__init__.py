@@ -1,0 +1,1 @@
+"""Podbot core: config, manifests, pipeline, router, rbac, queue, runner."""

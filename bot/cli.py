@@ -1,0 +1,228 @@
+"""The `podbot` command."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from bot import audit as audit_log
+from bot import config as config_mod
+from bot import containers, host, images
+from bot.app import Bot, ManifestError, load_skills
+from bot.manifest import load_all
+from bot.schema import bundled_schema
+
+err = Console(stderr=True)
+out = Console()
+
+
+def _setup_logging(cfg: config_mod.Config, verbose: bool, to_stderr: int) -> None:
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG if verbose else getattr(logging, cfg.log_level.upper()))
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    file_handler = logging.FileHandler(cfg.data_dir / "podbot.log")
+    file_handler.setFormatter(fmt)
+    root.addHandler(file_handler)
+    stream = logging.StreamHandler(sys.stderr)
+    stream.setFormatter(fmt)
+    stream.setLevel(logging.DEBUG if verbose else to_stderr)
+    root.addHandler(stream)
+
+
+class _Obj:
+    def __init__(self, config_path: str | None, verbose: bool):
+        self.config_path = config_path
+        self.verbose = verbose
+
+    def config(self, stderr_level: int = logging.WARNING) -> config_mod.Config:
+        try:
+            cfg = config_mod.load(self.config_path)
+        except config_mod.ConfigError as exc:
+            _fail("config has errors:\n" + str(exc))
+        _setup_logging(cfg, self.verbose, stderr_level)
+        return cfg
+
+
+def _fail(message: str) -> None:
+    err.print(f"[red]podbot:[/red] {message}", highlight=False, markup=True)
+    sys.exit(1)
+
+
+def _bot(obj: _Obj, stderr_level: int = logging.WARNING) -> Bot:
+    cfg = obj.config(stderr_level)
+    try:
+        bot = Bot(cfg)
+        with err.status("checking Podman and the base image…"):
+            bot.check_host()
+    except ManifestError as exc:
+        _fail(f"manifests have errors; fix them (see `podbot manifests validate`):\n{exc}")
+    except (host.HostError, images.ImageError) as exc:
+        _fail(str(exc))
+    return bot
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    envvar="PODBOT_CONFIG",
+    type=click.Path(dir_okay=False),
+    help="podbot.yaml to use (default: $PODBOT_CONFIG, else ./podbot.yaml, else built-in defaults).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log debug detail to stderr.")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
+    """Podbot: chat-first bot whose skills are YAML manifests run in rootless Podman containers.
+
+    \b
+    Start here:
+      podbot setup                  prepare rootless Podman and the base image
+      podbot run                    start the bot (console chat when no platform is configured)
+      podbot chat --user alice      talk to the bot as console:alice
+      printf 'df /\\n' | podbot chat  script it: one message per line
+    Every podbot.yaml value can be set as PODBOT_<KEY> (nested: PODBOT_LIMITS__MEMORY=512m).
+    """
+    ctx.obj = _Obj(config_path, verbose)
+
+
+@main.command()
+@click.pass_obj
+def setup(obj: _Obj) -> None:
+    """Prepare the host: the unprivileged container owner (as root), its Podman API, the base image."""
+    cfg = obj.config(logging.INFO)
+    try:
+        with err.status("starting the rootless Podman API…"):
+            engine = containers.connect(cfg)
+        err.print(f"Podman {engine.version} at {engine.url}: rootless={engine.rootless}, cgroup {engine.cgroup_version}")
+        if not engine.enforces_resource_limits:
+            err.print(
+                "[yellow]note:[/yellow] rootless Podman on cgroup v1 cannot enforce memory/CPU/pids limits; "
+                "ulimits, timeouts and output caps still apply"
+            )
+        with err.status("checking the base image…") as status:
+            built = images.ensure_base(cfg, lambda line: status.update(line))
+        err.print(f"{images.BASE_IMAGE}: {'built' if built else 'present'}")
+        skills = load_skills(cfg)
+        err.print(f"{len(skills)} skills from {', '.join(map(str, cfg.manifest_dirs))}")
+    except ManifestError as exc:
+        _fail(f"manifests have errors:\n{exc}")
+    except (host.HostError, images.ImageError) as exc:
+        _fail(str(exc))
+    err.print("[green]ready[/green]: `podbot run` starts the bot")
+
+
+def _console(obj: _Obj, user: str | None, workers: int | None) -> None:
+    from adapters.console import ConsoleAdapter
+
+    bot = _bot(obj)
+    adapter = ConsoleAdapter(user)
+    bot.add_adapter(adapter)
+    bot.start(workers)
+    try:
+        adapter.run(bot)
+    finally:
+        bot.stop()
+
+
+@main.command()
+@click.option("--user", help="Your console identity is console:USER (default: your login name).")
+@click.option("--workers", type=int, help="In-process job workers (0: leave jobs to `podbot worker`).")
+@click.pass_obj
+def run(obj: _Obj, user: str | None, workers: int | None) -> None:
+    """Start the bot: queue consumer in-process plus the console chat."""
+    _console(obj, user, workers)
+
+
+@main.command()
+@click.option("--user", help="Your console identity is console:USER (default: your login name).")
+@click.option("--workers", type=int, help="In-process job workers (0: leave jobs to `podbot worker`).")
+@click.pass_obj
+def chat(obj: _Obj, user: str | None, workers: int | None) -> None:
+    """Chat with the bot in this terminal; piped input is read one message per line."""
+    _console(obj, user, workers)
+
+
+@main.command()
+@click.option("--workers", type=int, help="Worker threads (default: config `workers`).")
+@click.pass_obj
+def worker(obj: _Obj, workers: int | None) -> None:
+    """Run only the job consumer, against the same data dir as the bot."""
+    bot = _bot(obj, logging.INFO)
+    bot.queue.consumer(workers).run()
+
+
+@main.group()
+def images_group() -> None:
+    """Container images."""
+
+
+@images_group.command("build")
+@click.pass_obj
+def images_build(obj: _Obj) -> None:
+    """Build localhost/podbot-base (busybox + skill scripts), offline."""
+    cfg = obj.config()
+    started = time.monotonic()
+    try:
+        with err.status("building…") as status:
+            for line in images.build_base(cfg):
+                status.update(line)
+                err.print(f"  {line}", highlight=False, markup=False)
+    except (host.HostError, images.ImageError) as exc:
+        _fail(str(exc))
+    err.print(f"[green]done[/green] in {time.monotonic() - started:.1f} s")
+
+
+main.add_command(images_group, "images")
+
+
+@main.group()
+def manifests() -> None:
+    """Skill manifests."""
+
+
+@manifests.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.pass_obj
+def validate(obj: _Obj, paths: tuple[Path, ...]) -> None:
+    """Check manifests (default: the configured manifest dirs); errors print as FILE:LINE:COL: message."""
+    cfg = obj.config()
+    skills, problems = load_all(list(paths) or list(cfg.manifest_dirs), set(cfg.mounts))
+    for problem in problems:
+        click.echo(str(problem))
+    click.echo(f"{len(skills)} skills valid, {len(problems)} errors", err=True)
+    sys.exit(1 if problems else 0)
+
+
+@manifests.command()
+def schema() -> None:
+    """Print the manifest JSON Schema (point editors at it)."""
+    click.echo(json.dumps(bundled_schema("manifest"), indent=2))
+
+
+@main.command()
+@click.option("-n", "limit", default=20, show_default=True, help="How many entries.")
+@click.pass_obj
+def audit(obj: _Obj, limit: int) -> None:
+    """Show the latest audit entries."""
+    from bot.db import Database
+
+    cfg = obj.config()
+    table = Table("time", "actor", "event", "skill", "job", "detail")
+    for entry in audit_log.latest(Database(cfg.db_path), limit):
+        table.add_row(
+            time.strftime("%m-%d %H:%M:%S", time.localtime(entry.ts)),
+            entry.actor,
+            entry.event,
+            entry.skill or "",
+            str(entry.job_id or ""),
+            entry.detail,
+        )
+    out.print(table)

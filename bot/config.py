@@ -1,0 +1,163 @@
+"""The one config loader: podbot.yaml, then PODBOT_* environment variables.
+
+Nested keys use a double underscore in the environment, e.g.
+PODBOT_PODMAN__USER=ops or PODBOT_LIMITS__MEMORY=512m. Values are read as
+YAML, so PODBOT_ALLOW_NETWORK=false and PODBOT_MANIFEST_DIRS='[/a, /b]' work.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.schema import Document, Problem, YamlError, bundled_schema, read_yaml, validate
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV_PREFIX = "PODBOT_"
+
+
+def _default_data_dir() -> str:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return str(Path(base) / "podbot")
+
+
+DEFAULTS: dict[str, Any] = {
+    "data_dir": None,
+    "manifest_dirs": [str(ROOT / "manifests")],
+    # The console is local: whoever can type into it can already run podman.
+    "roles": {"admin": ["console:*"]},
+    "default_role": "user",
+    "admin_roles": ["admin"],
+    "mounts": {"logs": "/var/log"},
+    "alert_conversation": "console",
+    "allow_network": True,
+    "network_mode": "slirp4netns",
+    "workers": 2,
+    "log_level": "info",
+    "podman": {"user": "podbot", "socket": None, "runtime": "runc"},
+    "limits": {"memory": "256m", "cpus": 1.0, "pids": 128, "nofile": 1024, "nproc": 256, "output_bytes": 65536},
+}
+
+
+class ConfigError(Exception):
+    def __init__(self, problems: list[Problem]):
+        super().__init__("\n".join(map(str, problems)))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class PodmanConfig:
+    user: str
+    socket: str | None
+    runtime: str
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory: str
+    cpus: float
+    pids: int
+    nofile: int
+    nproc: int
+    output_bytes: int
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path
+    manifest_dirs: tuple[Path, ...]
+    roles: dict[str, tuple[str, ...]]
+    default_role: str
+    admin_roles: frozenset[str]
+    mounts: dict[str, str]
+    alert_conversation: str
+    allow_network: bool
+    network_mode: str
+    workers: int
+    log_level: str
+    podman: PodmanConfig
+    limits: Limits
+    source: str = "defaults"
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "podbot.db"
+
+    @property
+    def queue_path(self) -> Path:
+        return self.data_dir / "queue.db"
+
+
+def _merge(base: dict, override: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in ("roles", "mounts"):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _env_overrides(environ: dict[str, str]) -> dict:
+    overrides: dict[str, Any] = {}
+    for name, raw in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX) or name == "PODBOT_CONFIG":
+            continue
+        keys = name[len(ENV_PREFIX) :].lower().split("__")
+        try:
+            value = yaml.safe_load(raw) if raw != "" else None
+        except yaml.YAMLError:
+            value = raw
+        target = overrides
+        for key in keys[:-1]:
+            target = target.setdefault(key, {})
+        target[keys[-1]] = value
+    return overrides
+
+
+def load(path: str | None = None, environ: dict[str, str] | None = None) -> Config:
+    """Read config from `path` (or $PODBOT_CONFIG, or ./podbot.yaml if present)."""
+    environ = dict(os.environ if environ is None else environ)
+    path = path or environ.get("PODBOT_CONFIG") or ("podbot.yaml" if Path("podbot.yaml").exists() else None)
+    if path:
+        try:
+            doc = read_yaml(Path(path))
+        except FileNotFoundError:
+            raise ConfigError([Problem(path, 1, 1, "config file not found")]) from None
+        except YamlError as exc:
+            raise ConfigError([exc.problem]) from None
+        if doc.data is None:
+            doc.data = {}
+        if not isinstance(doc.data, dict):
+            raise ConfigError([doc.at((), "config must be a YAML mapping")])
+    else:
+        doc = Document("(defaults)", {}, {(): (1, 1)})
+    file_problems = validate(doc, bundled_schema("config"))
+    env = _env_overrides(environ)
+    env_doc = Document("PODBOT_* environment", env, {})
+    problems = file_problems + validate(env_doc, bundled_schema("config"))
+    if problems:
+        raise ConfigError(problems)
+    data = _merge(_merge(DEFAULTS, doc.data), env)
+    base = Path(path).resolve().parent if path else Path.cwd()
+    return Config(
+        data_dir=(base / os.path.expanduser(data["data_dir"] or _default_data_dir())).resolve(),
+        manifest_dirs=tuple((base / os.path.expanduser(d)).resolve() for d in data["manifest_dirs"]),
+        roles={role: tuple(ids) for role, ids in data["roles"].items()},
+        default_role=data["default_role"],
+        admin_roles=frozenset(data["admin_roles"]),
+        mounts=dict(data["mounts"]),
+        alert_conversation=data["alert_conversation"],
+        allow_network=bool(data["allow_network"]),
+        network_mode=data["network_mode"],
+        workers=int(data["workers"]),
+        log_level=data["log_level"],
+        podman=PodmanConfig(**data["podman"]),
+        limits=Limits(**data["limits"]),
+        source=str(path) if path else "defaults",
+    )

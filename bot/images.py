@@ -1,0 +1,75 @@
+"""Build podbot's container images locally, with no registry: busybox plus the skill scripts."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from bot import containers
+from bot.config import ROOT, Config
+
+BASE_IMAGE = "localhost/podbot-base:latest"
+BUSYBOX = Path("/bin/busybox")
+SKILLS = ROOT / "skills"
+
+
+class ImageError(Exception):
+    pass
+
+
+def _applets() -> list[str]:
+    out = subprocess.run([str(BUSYBOX), "--list"], capture_output=True, text=True, check=True).stdout
+    return [name for name in out.split() if name != "busybox"]
+
+
+def _dynamic(binary: Path) -> bool:
+    # A dynamic ELF names its loader (PT_INTERP) within its first page.
+    head = binary.read_bytes()[:4096]
+    return b"ld-linux" in head or b"ld-musl" in head
+
+
+def _rootfs(target: Path) -> int:
+    """Write a busybox root filesystem tar; return how many applets it links."""
+    if not BUSYBOX.exists() or _dynamic(BUSYBOX):
+        raise ImageError("a static busybox is needed at /bin/busybox: apt-get install busybox-static")
+    applets = _applets()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for sub in ("bin", "etc", "tmp", "usr/local/bin"):
+            (root / sub).mkdir(parents=True)
+        shutil.copy2(BUSYBOX, root / "bin" / "busybox")
+        for name in applets:
+            (root / "bin" / name).symlink_to("busybox")
+        (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/tmp:/bin/sh\n")
+        (root / "etc" / "group").write_text("root:x:0:\nnobody:x:65534:\n")
+        (root / "tmp").chmod(0o1777)
+        with tarfile.open(target, "w") as tar:
+            tar.add(root, arcname=".")
+    return len(applets)
+
+
+def build_base(cfg: Config) -> Iterator[str]:
+    """Build BASE_IMAGE, yielding progress lines."""
+    with tempfile.TemporaryDirectory(prefix="podbot-image-") as tmp:
+        context = Path(tmp)
+        yield "assembling busybox root filesystem"
+        count = _rootfs(context / "rootfs.tar")
+        yield f"root filesystem has {count} busybox applets"
+        shutil.copy(SKILLS / "base" / "Containerfile", context / "Containerfile")
+        shutil.copytree(SKILLS / "bin", context / "bin")
+        yield f"building {BASE_IMAGE} with {len(list((context / 'bin').iterdir()))} skill scripts"
+        yield from containers.build_image(cfg, context, BASE_IMAGE)
+    yield f"built {BASE_IMAGE}"
+
+
+def ensure_base(cfg: Config, progress: Callable[[str], None] = lambda line: None) -> bool:
+    """Build BASE_IMAGE if missing; True if it was built."""
+    if containers.image_exists(cfg, BASE_IMAGE):
+        return False
+    for line in build_base(cfg):
+        progress(line)
+    return True

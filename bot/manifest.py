@@ -1,0 +1,195 @@
+"""Skill manifests: load, check and expose them as `Manifest` objects.
+
+`podbot manifests validate` and the bot's start-up use the same `load_dir`, so
+whatever the validator accepts is exactly what the bot will run.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from bot.schema import Document, Problem, YamlError, bundled_schema, read_yaml, validate
+
+PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_DURATION = re.compile(r"^([0-9]+)(ms|s|m)$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0}
+DEFAULT_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class Mount:
+    source: str  # a name from config `mounts`
+    target: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    name: str
+    description: str
+    run_image: str
+    run_command: tuple[str, ...]
+    roles: frozenset[str]
+    file: str
+    examples: tuple[str, ...] = ()
+    patterns: tuple[re.Pattern, ...] = ()
+    parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+    env: dict[str, str] = field(default_factory=dict)
+    timeout: float = DEFAULT_TIMEOUT
+    network: bool = False
+    mounts: tuple[Mount, ...] = ()
+    reply_to: str | None = None
+
+    @property
+    def properties(self) -> dict[str, dict]:
+        return self.parameters.get("properties", {})
+
+    @property
+    def required(self) -> list[str]:
+        return self.parameters.get("required", [])
+
+    def usage(self) -> str:
+        parts = [f"/{self.name}"]
+        for name in self.properties:
+            parts.append(f"{name}=…" if name in self.required else f"[{name}=…]")
+        return " ".join(parts)
+
+
+def parse_duration(text: str) -> float:
+    number, unit = _DURATION.match(text).groups()
+    return int(number) * _UNITS[unit]
+
+
+def _check(doc: Document, mount_names: set[str] | None) -> list[Problem]:
+    """Checks JSON Schema cannot express: regexes, defaults, template names."""
+    data = doc.data
+    problems: list[Problem] = []
+    params = data.get("parameters", {"type": "object", "properties": {}})
+    try:
+        jsonschema.Draft202012Validator.check_schema(params)
+    except jsonschema.SchemaError as exc:
+        problems.append(doc.at(("parameters",) + tuple(exc.absolute_path), f"parameters: invalid JSON Schema: {exc.message}"))
+        return problems
+    declared = params.get("properties", {})
+    for name in params.get("required", []):
+        if name not in declared:
+            problems.append(doc.at(("parameters", "required"), f"required parameter '{name}' is not declared under properties"))
+    for name, prop in declared.items():
+        if "default" in prop:
+            errors = list(jsonschema.Draft202012Validator(prop).iter_errors(prop["default"]))
+            if errors:
+                problems.append(
+                    doc.at(("parameters", "properties", name, "default"), f"default of '{name}' fails its own schema: {errors[0].message}")
+                )
+    for i, pattern in enumerate(data.get("patterns", [])):
+        try:
+            compiled = re.compile(pattern)
+        except re.error as exc:
+            problems.append(doc.at(("patterns", i), f"bad regular expression: {exc}"))
+            continue
+        for group in compiled.groupindex:
+            if group not in declared:
+                problems.append(doc.at(("patterns", i), f"pattern group '{group}' is not a declared parameter"))
+    for i, item in enumerate(data["run"]["command"]):
+        for name in PLACEHOLDER.findall(item):
+            if name not in declared:
+                problems.append(doc.at(("run", "command", i), f"command uses {{{name}}}, which is not a declared parameter"))
+    if mount_names is not None:
+        for i, mount in enumerate(data["run"].get("mounts", [])):
+            if mount["source"] not in mount_names:
+                known = ", ".join(sorted(mount_names)) or "none configured"
+                problems.append(doc.at(("run", "mounts", i, "source"), f"mount '{mount['source']}' is not in podbot.yaml mounts ({known})"))
+    return problems
+
+
+def _build(doc: Document) -> Manifest:
+    data, run = doc.data, doc.data["run"]
+    params = data.get("parameters", {"type": "object", "properties": {}})
+    # Arguments nobody declared must never reach a container.
+    params = {**params, "additionalProperties": False}
+    return Manifest(
+        name=data["name"],
+        description=data["description"].strip(),
+        run_image=run["image"],
+        run_command=tuple(run["command"]),
+        roles=frozenset(data["roles"]),
+        file=doc.file,
+        examples=tuple(data.get("examples", [])),
+        patterns=tuple(re.compile(p) for p in data.get("patterns", [])),
+        parameters=params,
+        env=dict(run.get("env", {})),
+        timeout=parse_duration(run["timeout"]) if "timeout" in run else DEFAULT_TIMEOUT,
+        network=run.get("network", "none") != "none",
+        mounts=tuple(Mount(m["source"], m["target"]) for m in run.get("mounts", [])),
+        reply_to=data.get("reply_to"),
+    )
+
+
+def load_file(path: Path, mount_names: set[str] | None = None) -> tuple[Manifest | None, list[Problem]]:
+    try:
+        doc = read_yaml(path)
+    except YamlError as exc:
+        return None, [exc.problem]
+    if not isinstance(doc.data, dict):
+        return None, [doc.at((), "a manifest must be a YAML mapping (name:, description:, run:, roles: …)")]
+    problems = validate(doc, bundled_schema("manifest"))
+    if problems:
+        return None, problems
+    problems = _check(doc, mount_names)
+    if problems:
+        return None, problems
+    return _build(doc), []
+
+
+def manifest_files(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml")))
+        else:
+            files.append(path)
+    return files
+
+
+def load_all(paths: list[Path], mount_names: set[str] | None = None) -> tuple[dict[str, Manifest], list[Problem]]:
+    """Load every manifest under `paths`; skills with errors are left out and reported."""
+    skills: dict[str, Manifest] = {}
+    problems: list[Problem] = []
+    for file in manifest_files(paths):
+        if not file.exists():
+            problems.append(Problem(str(file), 1, 1, "no such file or directory"))
+            continue
+        manifest, found = load_file(file, mount_names)
+        problems.extend(found)
+        if manifest is None:
+            continue
+        if manifest.name in skills:
+            doc = read_yaml(file)
+            problems.append(doc.at(("name",), f"duplicate skill name '{manifest.name}' (also in {skills[manifest.name].file})"))
+            continue
+        skills[manifest.name] = manifest
+    return skills, problems
+
+
+def render_argv(manifest: Manifest, args: dict[str, Any]) -> list[str]:
+    """The container's argv: each template item becomes exactly one argument, never a shell string.
+
+    An item that names a parameter with no value (optional, no default) is left out.
+    """
+    argv = []
+    for item in manifest.run_command:
+        names = PLACEHOLDER.findall(item)
+        if any(args.get(name) is None for name in names):
+            continue
+        argv.append(PLACEHOLDER.sub(lambda m: _text(args[m.group(1)]), item))
+    return argv
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Set up podbot here: system packages (as root), a virtualenv in .venv,
+# rootless Podman (an unprivileged owner when run as root) and the base image.
+#   ./setup.sh          what `podbot run` needs
+#   ./setup.sh --dev    plus the test and lint tools
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PACKAGES="podman runc uidmap slirp4netns fuse-overlayfs busybox-static python3-venv"
+EXTRAS=""
+[ "${1:-}" = "--dev" ] && EXTRAS="[test]"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+if [ "$(id -u)" = 0 ]; then
+    missing=""
+    for pkg in $PACKAGES; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
+    done
+    if [ -n "$missing" ]; then
+        say "installing system packages:$missing"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    fi
+else
+    problems=""
+    command -v podman >/dev/null || problems="$problems\n  podman (with runc uidmap slirp4netns fuse-overlayfs)"
+    [ -x /bin/busybox ] || problems="$problems\n  a static busybox at /bin/busybox (Debian: busybox-static)"
+    grep -q "^$(id -un):" /etc/subuid 2>/dev/null || problems="$problems\n  a subordinate id range for $(id -un) in /etc/subuid and /etc/subgid"
+    if [ -n "$problems" ]; then
+        printf "podbot needs, and this machine lacks:$problems\nAsk root to install them, or run ./setup.sh as root.\n" >&2
+        exit 1
+    fi
+fi
+
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+    say "creating .venv"
+    "$PYTHON" -m venv .venv
+fi
+say "installing podbot$EXTRAS into .venv"
+.venv/bin/pip install -q --disable-pip-version-check -e ".$EXTRAS"
+
+say "preparing rootless Podman and the base image"
+.venv/bin/podbot setup
