@@ -52,7 +52,8 @@ class _Obj:
 
 
 def _fail(message: str) -> None:
-    err.print(f"[red]podbot:[/red] {message}", highlight=False, markup=True)
+    # Plain text, never wrapped: FILE:LINE:COL lines must stay whole for editors and grep.
+    click.echo(f"podbot: {message}", err=True)
     sys.exit(1)
 
 
@@ -226,3 +227,7 @@ def audit(obj: _Obj, limit: int) -> None:
             entry.detail,
         )
     out.print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -121,7 +121,7 @@ def run(cfg: Config, spec: RunSpec) -> RunResult:
         mounts=[{"type": "tmpfs", "target": "/tmp", "size": "16m", "mode": "1777"}]
         + [{"type": "bind", "source": src, "target": dst, "read_only": True} for src, dst in spec.mounts or []],
         cap_drop=["ALL"],
-        security_opt=["no-new-privileges"],
+        no_new_privileges=True,
         ulimits=[
             {"Name": "nofile", "Soft": limits.nofile, "Hard": limits.nofile},
             {"Name": "nproc", "Soft": limits.nproc, "Hard": limits.nproc},
@@ -140,7 +140,11 @@ def run(cfg: Config, spec: RunSpec) -> RunResult:
         timed_out = False
         try:
             exit_code = container.wait(condition="exited", interval="10ms", timeout=spec.timeout)
-        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+        except (podman.errors.APIError, requests.RequestException):
+            # podman-py reports the HTTP read timeout as an APIError: ask the container itself.
+            container.reload()
+            if container.status == "exited":
+                raise
             timed_out = True
             container.kill(signal="KILL")
             exit_code = container.wait(condition="exited", interval="10ms", timeout=30)
@@ -157,14 +161,18 @@ def job_containers(cfg: Config) -> list[str]:
     return [c.name for c in client.containers.list(all=True, filters={"label": JOB_LABEL})]
 
 
-def image_exists(cfg: Config, name: str) -> bool:
-    return _client(connect(cfg).url).images.exists(name)
+def image_label(cfg: Config, name: str, label: str) -> str | None:
+    """A label of a local image; None when the image or the label is missing."""
+    client = _client(connect(cfg).url)
+    if not client.images.exists(name):
+        return None
+    return (client.images.get(name).labels or {}).get(label)
 
 
-def build_image(cfg: Config, context: Path, tag: str) -> Iterator[str]:
+def build_image(cfg: Config, context: Path, tag: str, labels: dict[str, str]) -> Iterator[str]:
     """Build `tag` from context/Containerfile, yielding the build's output lines."""
     client = _client(connect(cfg).url)
-    image, lines = client.images.build(path=str(context), dockerfile="Containerfile", tag=tag, rm=True, nocache=False)
+    _, lines = client.images.build(path=str(context), dockerfile="Containerfile", tag=tag, rm=True, labels=labels)
     for line in lines:
         text = json.loads(line).get("stream", "") if line else ""
         if text.strip():

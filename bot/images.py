@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import tarfile
@@ -14,6 +15,7 @@ from bot.config import ROOT, Config
 
 BASE_IMAGE = "localhost/podbot-base:latest"
 BUSYBOX = Path("/bin/busybox")
+CONTENT_LABEL = "podbot.content"
 SKILLS = ROOT / "skills"
 
 
@@ -52,6 +54,14 @@ def _rootfs(target: Path) -> int:
     return len(applets)
 
 
+def content_hash() -> str:
+    """A digest of everything the base image is made from, kept as an image label."""
+    digest = hashlib.sha256(BUSYBOX.read_bytes() if BUSYBOX.exists() else b"")
+    for path in sorted([SKILLS / "base" / "Containerfile", *(SKILLS / "bin").iterdir()]):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def build_base(cfg: Config) -> Iterator[str]:
     """Build BASE_IMAGE, yielding progress lines."""
     with tempfile.TemporaryDirectory(prefix="podbot-image-") as tmp:
@@ -62,13 +72,13 @@ def build_base(cfg: Config) -> Iterator[str]:
         shutil.copy(SKILLS / "base" / "Containerfile", context / "Containerfile")
         shutil.copytree(SKILLS / "bin", context / "bin")
         yield f"building {BASE_IMAGE} with {len(list((context / 'bin').iterdir()))} skill scripts"
-        yield from containers.build_image(cfg, context, BASE_IMAGE)
+        yield from containers.build_image(cfg, context, BASE_IMAGE, {CONTENT_LABEL: content_hash()})
     yield f"built {BASE_IMAGE}"
 
 
 def ensure_base(cfg: Config, progress: Callable[[str], None] = lambda line: None) -> bool:
-    """Build BASE_IMAGE if missing; True if it was built."""
-    if containers.image_exists(cfg, BASE_IMAGE):
+    """Build BASE_IMAGE if it is missing or older than skills/; True if it was built."""
+    if containers.image_label(cfg, BASE_IMAGE, CONTENT_LABEL) == content_hash():
         return False
     for line in build_base(cfg):
         progress(line)

@@ -1,0 +1,129 @@
+"""Shared fixtures: a real bot (real Huey consumer, real SQLite files, real rootless Podman)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot import config, containers, images
+from bot.app import Bot
+from bot.models import Message, Reply
+
+REPO = Path(__file__).resolve().parent.parent
+WAIT = 120  # seconds before a test gives up waiting; a guard against hangs, not a speed check
+
+PROBE = {
+    "name": "probe",
+    "description": "Test probe: runs a shell snippet in the container.",
+    "parameters": {"type": "object", "properties": {"script": {"type": "string"}}, "required": ["script"]},
+    "run": {"image": images.BASE_IMAGE, "command": ["sh", "-c", "{script}"], "timeout": "3s"},
+    "roles": ["operator"],
+}
+
+
+class Recorder:
+    """A console-platform adapter that keeps every reply it is asked to send."""
+
+    platform = "console"
+
+    def __init__(self) -> None:
+        self.replies: list[Reply] = []
+        self.refuse = False
+        self._cond = threading.Condition()
+
+    def send(self, reply: Reply) -> None:
+        if self.refuse:
+            raise ConnectionError("platform unreachable")
+        with self._cond:
+            self.replies.append(reply)
+            self._cond.notify_all()
+
+    def wait_for(self, predicate, what: str) -> list[Reply]:
+        deadline = time.monotonic() + WAIT
+        with self._cond:
+            while True:
+                found = [r for r in self.replies if predicate(r)]
+                if found:
+                    return found
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no reply {what}; got {[r.text for r in self.replies]}")
+                self._cond.wait(left)
+
+    def result(self, job_id: int) -> Reply:
+        """The reply that reports job `job_id`'s end (the second reply naming it)."""
+        found = self.wait_for(lambda r: r.job_id == job_id and " queued" not in r.text, f"ending job {job_id}")
+        return found[0]
+
+
+@pytest.fixture(scope="session")
+def podman_ready() -> containers.Engine:
+    cfg = config.load(environ={"PODBOT_DATA_DIR": tempfile.mkdtemp(prefix="podbot-session-")})
+    engine = containers.connect(cfg)
+    images.ensure_base(cfg)
+    return engine
+
+
+@pytest.fixture
+def log_dir() -> Iterator[Path]:
+    # The rootless container owner must be able to read it, so not under pytest's private tmp.
+    path = Path(tempfile.mkdtemp(prefix="podbot-logs-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def write_config(tmp_path: Path, log_dir: Path, **extra) -> Path:
+    extra_dir = tmp_path / "extra-manifests"
+    extra_dir.mkdir(exist_ok=True)
+    (extra_dir / "probe.yaml").write_text(yaml.safe_dump(PROBE, sort_keys=False))
+    data = {
+        "data_dir": str(tmp_path / "data"),
+        "manifest_dirs": [str(REPO / "manifests"), str(extra_dir)],
+        "roles": {"admin": ["console:ada"], "operator": ["console:olga"]},
+        "mounts": {"logs": str(log_dir)},
+        "alert_conversation": "console:alerts",
+        "network_mode": "host",
+        **extra,
+    }
+    path = tmp_path / "podbot.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def config_path(tmp_path: Path, log_dir: Path) -> Path:
+    return write_config(tmp_path, log_dir)
+
+
+@pytest.fixture
+def running(podman_ready, config_path: Path) -> Iterator[tuple[Bot, Recorder]]:
+    bot = Bot(config.load(str(config_path), environ={}))
+    recorder = Recorder()
+    bot.add_adapter(recorder)
+    bot.start(2)
+    yield bot, recorder
+    bot.stop()
+
+
+_ids = iter(range(1, 10**9))
+
+
+def say(bot: Bot, user: str, text: str) -> list[Reply]:
+    """`user` (a console name) says `text` to the bot; returns the immediate replies."""
+    msg = Message(platform="console", conversation="console", user=f"console:{user}", text=text, user_name=user, message_id=f"t{next(_ids)}")
+    return bot.receive(msg)
+
+
+def run_skill(bot: Bot, recorder: Recorder, user: str, text: str) -> Reply:
+    """Say `text`, expect a job, and return the reply that reports its end."""
+    replies = say(bot, user, text)
+    assert replies and replies[0].job_id is not None and "queued" in replies[0].text, [r.text for r in replies]
+    return recorder.result(replies[0].job_id)

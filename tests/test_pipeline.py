@@ -1,0 +1,86 @@
+"""The pipeline end to end: built-ins, routing, roles, the ledger and the audit log."""
+
+from __future__ import annotations
+
+from bot import audit, ledger
+from bot.models import JobState
+from tests.conftest import run_skill, say
+
+
+def events(bot) -> list[tuple[str, str, str | None]]:
+    return [(e.actor, e.event, e.skill) for e in audit.latest(bot.db, 200)]
+
+
+def test_help_skills_whoami(running) -> None:
+    bot, _ = running
+    [help_reply] = say(bot, "uma", "/help")
+    assert "/SKILL key=value" in help_reply.text and "/jobs" in help_reply.text
+    [skills] = say(bot, "uma", "/skills")
+    assert skills.text == "Skills you may run (3):"
+    assert [line.split()[0] for line in skills.code.splitlines()] == ["/disk_usage", "/say", "/uptime"]
+    [skills] = say(bot, "olga", "/skills")
+    assert "/http_check url=…" in skills.code and "/probe script=…" in skills.code
+    [me] = say(bot, "ada", "/whoami")
+    assert me.text == "You are console:ada (ada); roles: admin, user. You are an admin."
+
+
+def test_df_runs_in_a_container_and_answers(running) -> None:
+    bot, recorder = running
+    result = run_skill(bot, recorder, "uma", "df /")
+    assert result.text.startswith("job ") and " disk_usage done in " in result.text
+    assert "Filesystem" in result.code and "Use%" in result.code
+    job = ledger.get(bot.db, result.job_id)
+    assert (job.state, job.exit_code, job.args, job.requester) == (JobState.SUCCEEDED, 0, {"path": "/"}, "console:uma")
+    assert [e for e in events(bot) if e[2] == "disk_usage"] == [
+        ("console:uma", "routed", "disk_usage"),
+        ("console:uma", "enqueued", "disk_usage"),
+        ("console:uma", "started", "disk_usage"),
+        ("console:uma", "finished", "disk_usage"),
+    ]
+    [jobs] = say(bot, "uma", "/jobs")
+    assert f"job {job.id} succeeded exit 0 — disk_usage path=/" in jobs.code
+    [detail] = say(bot, "uma", f"/job {job.id}")
+    assert "Filesystem" in detail.code
+    [other] = say(bot, "olga", f"/job {job.id}")
+    assert other.text == f"There is no job {job.id} of yours."
+
+
+def test_denied_role_answers_audits_and_never_queues(running) -> None:
+    bot, _ = running
+    before = bot.queue.pending()
+    [reply] = say(bot, "uma", "/http_check url=http://127.0.0.1:9/")
+    assert reply.text == "Denied: http_check needs the role admin, operator; you have user."
+    job = ledger.get(bot.db, reply.job_id)
+    assert job.state == JobState.DENIED and job.started is None
+    assert bot.queue.pending() == before
+    assert ("console:uma", "denied", "http_check") in events(bot)
+    assert not [e for e in events(bot) if e[1] == "started" and e[2] == "http_check"]
+
+
+def test_invalid_arguments_and_unknown_text(running) -> None:
+    bot, _ = running
+    [reply] = say(bot, "uma", "/disk_usage path=relative")
+    assert reply.text == "argument 'path' of disk_usage is not valid: 'relative': an absolute path such as / or /var"
+    [reply] = say(bot, "uma", "make me a sandwich")
+    assert reply.text == "I don't know how to do that. You can run: disk_usage, say, uptime. /skills shows how, /help explains."
+    [reply] = say(bot, "uma", "/sandwich")
+    assert reply.text.startswith("I don't know /sandwich. You can run:")
+    assert reply.job_id is None
+    kinds = [e[1] for e in events(bot)]
+    assert kinds.count("invalid_arguments") == 1 and kinds.count("unknown") == 2
+
+
+def test_network_skill_refused_when_config_forbids(podman_ready, tmp_path, log_dir) -> None:
+    from bot import config
+    from bot.app import Bot
+    from tests.conftest import write_config
+
+    bot = Bot(config.load(str(write_config(tmp_path, log_dir, allow_network=False)), {}))
+    [reply] = say(bot, "olga", "check http://127.0.0.1:9/")
+    assert reply.text == "http_check needs network access, which this bot's config does not allow (allow_network)."
+
+
+def test_too_long_message(running) -> None:
+    bot, _ = running
+    [reply] = say(bot, "uma", "say " + "x" * 5000)
+    assert reply.text.startswith("That message is too long (5004 characters")
