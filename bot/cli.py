@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -120,26 +122,50 @@ def setup(obj: _Obj) -> None:
     err.print("[green]ready[/green]: `podbot run` starts the bot")
 
 
-def _console(obj: _Obj, user: str | None, workers: int | None) -> None:
+def _serve(obj: _Obj, user: str | None, workers: int | None, console: bool) -> None:
+    import adapters
     from adapters.console import ConsoleAdapter
 
     bot = _bot(obj)
-    adapter = ConsoleAdapter(user)
-    bot.add_adapter(adapter)
+    platforms = adapters.configured(bot.cfg)
+    for adapter in platforms:
+        bot.add_adapter(adapter)
+    console = console or not platforms
+    if console:
+        bot.add_adapter(ConsoleAdapter(user))
     bot.start(workers)
+    for adapter in platforms:
+        adapter.start(bot)
     try:
-        adapter.run(bot)
+        if console:
+            bot.adapters["console"].run(bot)
+        else:
+            err.print(f"podbot is running on {', '.join(a.platform for a in platforms)}; Ctrl-C stops it")
+            _wait_for_signal()
     finally:
+        for adapter in platforms:
+            adapter.stop()
         bot.stop()
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
 
 
 @main.command()
 @click.option("--user", help="Your console identity is console:USER (default: your login name).")
 @click.option("--workers", type=int, help="In-process job workers (0: leave jobs to `podbot worker`).")
+@click.option("--console", is_flag=True, help="Also chat on this terminal when platforms are configured.")
 @click.pass_obj
-def run(obj: _Obj, user: str | None, workers: int | None) -> None:
-    """Start the bot: queue consumer in-process plus the console chat."""
-    _console(obj, user, workers)
+def run(obj: _Obj, user: str | None, workers: int | None, console: bool) -> None:
+    """Start the bot: job workers in-process, every platform that has credentials, and the console.
+
+    With no platform configured, the console chat is the bot.
+    """
+    _serve(obj, user, workers, console)
 
 
 @main.command()
@@ -148,7 +174,7 @@ def run(obj: _Obj, user: str | None, workers: int | None) -> None:
 @click.pass_obj
 def chat(obj: _Obj, user: str | None, workers: int | None) -> None:
     """Chat with the bot in this terminal; piped input is read one message per line."""
-    _console(obj, user, workers)
+    _serve(obj, user, workers, console=True)
 
 
 @main.command()

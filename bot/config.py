@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,8 @@ DEFAULTS: dict[str, Any] = {
     "workers": 2,
     "log_level": "info",
     "podman": {"user": "podbot", "socket": None, "runtime": "runc"},
+    "platforms": {},
+    "model": {},
     "limits": {"memory": "256m", "cpus": 1.0, "pids": 128, "nofile": 1024, "nproc": 256, "output_bytes": 65536},
 }
 
@@ -82,6 +84,8 @@ class Config:
     log_level: str
     podman: PodmanConfig
     limits: Limits
+    platforms: dict[str, dict] = field(default_factory=dict)
+    model: dict = field(default_factory=dict)
     source: str = "defaults"
 
     @property
@@ -96,7 +100,7 @@ class Config:
 def _merge(base: dict, override: dict) -> dict:
     out = copy.deepcopy(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in ("roles", "mounts"):
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in ("roles", "mounts", "platforms"):
             out[key] = _merge(out[key], value)
         else:
             out[key] = value
@@ -159,5 +163,7 @@ def load(path: str | None = None, environ: dict[str, str] | None = None) -> Conf
         log_level=data["log_level"],
         podman=PodmanConfig(**data["podman"]),
         limits=Limits(**data["limits"]),
+        platforms=dict(data["platforms"]),
+        model=dict(data["model"]),
         source=str(path) if path else "defaults",
     )

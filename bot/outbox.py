@@ -47,3 +47,11 @@ def count_pending(db: Database, platforms: list[str]) -> int:
     marks = ",".join("?" * len(platforms))
     row = db.execute(f"SELECT COUNT(*) FROM outbox WHERE sent IS NULL AND platform IN ({marks})", tuple(platforms)).fetchone()
     return row[0]
+
+
+class RetryLater(Exception):
+    """Raised by an adapter's send() when the platform says when to try again (e.g. HTTP 429 retry_after)."""
+
+    def __init__(self, seconds: float, reason: str = "rate limited"):
+        super().__init__(f"{reason}; retry in {seconds:.1f} s")
+        self.seconds = seconds

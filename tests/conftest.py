@@ -118,7 +118,9 @@ _ids = iter(range(1, 10**9))
 
 def say(bot: Bot, user: str, text: str) -> list[Reply]:
     """`user` (a console name) says `text` to the bot; returns the immediate replies."""
-    msg = Message(platform="console", conversation="console", user=f"console:{user}", text=text, user_name=user, message_id=f"t{next(_ids)}")
+    msg = Message(
+        platform="console", conversation="console", user=f"console:{user}", text=text, user_name=user, message_id=f"t{next(_ids)}"
+    )
     return bot.receive(msg)
 
 

@@ -41,7 +41,9 @@ def test_jobs_can_run_in_a_separate_worker_process(podman_ready, config_path: Pa
 
 
 def test_broken_manifest_refuses_to_start(podman_ready, config_path: Path, tmp_path: Path) -> None:
-    (tmp_path / "extra-manifests" / "broken.yaml").write_text("name: broken\ndescription: x\nrun: {image: x, command: [x]}\nroles: [user]\nextra: 1\n")
+    (tmp_path / "extra-manifests" / "broken.yaml").write_text(
+        "name: broken\ndescription: x\nrun: {image: x, command: [x]}\nroles: [user]\nextra: 1\n"
+    )
     result = podbot(config_path, "chat", stdin="/help\n")
     assert result.returncode == 1
     assert f"{tmp_path}/extra-manifests/broken.yaml:5:1: unknown key 'extra'" in result.stderr

@@ -46,7 +46,9 @@ def test_good_manifest_loads_and_renders_one_argument_per_item(tmp_path: Path) -
 
 def test_unknown_key_points_at_the_key(tmp_path: Path) -> None:
     text = GOOD.replace("  command:", "  comand: [x]\n  command:")
-    assert problems_of(tmp_path, text) == [f"{tmp_path}/m.yaml:10:3: unknown key 'comand' (known: command, env, image, mounts, network, timeout)"]
+    assert problems_of(tmp_path, text) == [
+        f"{tmp_path}/m.yaml:10:3: unknown key 'comand' (known: command, env, image, mounts, network, timeout)"
+    ]
 
 
 def test_bad_regex(tmp_path: Path) -> None:
