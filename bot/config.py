@@ -38,6 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "allow_network": True,
     "network_mode": "slirp4netns",
     "workers": 2,
+    "answer_timeout": 120,
     "log_level": "info",
     "podman": {"user": "podbot", "socket": None, "runtime": "runc"},
     "platforms": {},
@@ -81,6 +82,7 @@ class Config:
     allow_network: bool
     network_mode: str
     workers: int
+    answer_timeout: float
     log_level: str
     podman: PodmanConfig
     limits: Limits
@@ -160,6 +162,7 @@ def load(path: str | None = None, environ: dict[str, str] | None = None) -> Conf
         allow_network=bool(data["allow_network"]),
         network_mode=data["network_mode"],
         workers=int(data["workers"]),
+        answer_timeout=float(data["answer_timeout"]),
         log_level=data["log_level"],
         podman=PodmanConfig(**data["podman"]),
         limits=Limits(**data["limits"]),

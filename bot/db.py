@@ -46,6 +46,17 @@ CREATE TABLE IF NOT EXISTS outbox (
     sent REAL
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(platform, sent);
+CREATE TABLE IF NOT EXISTS pending (
+    conversation TEXT NOT NULL,
+    user TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    skill TEXT NOT NULL,
+    args TEXT NOT NULL,
+    missing TEXT,
+    thread TEXT,
+    expires REAL NOT NULL,
+    PRIMARY KEY (conversation, user)
+);
 """
 
 

@@ -43,6 +43,7 @@ class Manifest:
     network: bool = False
     mounts: tuple[Mount, ...] = ()
     reply_to: str | None = None
+    confirm: bool = False
 
     @property
     def properties(self) -> dict[str, dict]:
@@ -51,6 +52,10 @@ class Manifest:
     @property
     def required(self) -> list[str]:
         return self.parameters.get("required", [])
+
+    def missing(self, args: dict[str, Any]) -> list[str]:
+        """Required parameters that neither the arguments nor a default provide."""
+        return [name for name in self.required if name not in args and "default" not in self.properties.get(name, {})]
 
     def usage(self) -> str:
         parts = [f"/{self.name}"]
@@ -126,6 +131,7 @@ def _build(doc: Document) -> Manifest:
         network=run.get("network", "none") != "none",
         mounts=tuple(Mount(m["source"], m["target"]) for m in run.get("mounts", [])),
         reply_to=data.get("reply_to"),
+        confirm=bool(data.get("confirm", False)),
     )
 
 

@@ -36,7 +36,7 @@ def split_command(text: str) -> tuple[str, str] | None:
     return name.split("@", 1)[0].lower(), rest.strip()
 
 
-def _coerce(value: str, prop: dict) -> Any:
+def coerce(value: str, prop: dict) -> Any:
     kind = prop.get("type")
     try:
         if kind == "integer" and re.fullmatch(r"-?[0-9]+", value):
@@ -73,7 +73,7 @@ def parse_args(skill: Manifest, rest: str) -> dict[str, Any]:
             args[free[i]] = " ".join(positional[i:])
             break
         args[free[i]] = value
-    return {name: _coerce(value, props.get(name, {})) for name, value in args.items()}
+    return {name: coerce(value, props.get(name, {})) for name, value in args.items()}
 
 
 def match_pattern(text: str, skills: dict[str, Manifest]) -> Route | None:
@@ -82,7 +82,7 @@ def match_pattern(text: str, skills: dict[str, Manifest]) -> Route | None:
             found = pattern.search(text)
             if found:
                 groups = {k: v for k, v in found.groupdict().items() if v is not None}
-                args = {k: _coerce(v, skill.properties.get(k, {})) for k, v in groups.items()}
+                args = {k: coerce(v, skill.properties.get(k, {})) for k, v in groups.items()}
                 return Route(skill, args, "pattern")
     return None
 

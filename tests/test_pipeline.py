@@ -84,3 +84,31 @@ def test_too_long_message(running) -> None:
     bot, _ = running
     [reply] = say(bot, "uma", "say " + "x" * 5000)
     assert reply.text.startswith("That message is too long (5004 characters")
+
+
+def test_missing_argument_becomes_a_question_answered_in_the_conversation(running) -> None:
+    bot, recorder = running
+    [question] = say(bot, "olga", "/http_check")
+    assert question.text == "Which url for http_check? (an http:// or https:// URL)"
+    [refused] = say(bot, "olga", "not a url")
+    assert refused.text.startswith("argument 'url' of http_check is not valid: 'not a url'")
+    say(bot, "olga", "/dns_lookup")
+    [ack] = say(bot, "olga", "localhost")
+    assert ack.text.startswith("job ") and "dns_lookup host=localhost" in ack.text
+    recorder.result(ack.job_id)
+    [denied] = say(bot, "uma", "/http_check")
+    assert denied.text.startswith("Denied: http_check needs the role")
+
+
+def test_confirmation_only_by_the_same_person(running) -> None:
+    bot, _ = running
+    [question] = say(bot, "ada", "/send_alert disk almost full")
+    assert question.text.startswith("Run send_alert message=disk almost full? Reply yes")
+    [other] = say(bot, "olga", "yes")
+    assert "I don't know how to do that." in other.text
+    [cancelled] = say(bot, "ada", "no")
+    assert cancelled.text == "Cancelled send_alert message=disk almost full."
+    [again] = say(bot, "ada", "yes")
+    assert "I don't know how to do that." in again.text
+    kinds = [e.event for e in audit.latest(bot.db, 50)]
+    assert "confirm_requested" in kinds and "cancelled" in kinds and "enqueued" not in kinds

@@ -70,7 +70,9 @@ def test_tail_log_reads_only_the_configured_dir(running, log_dir: Path) -> None:
 
 def test_send_alert_goes_to_the_alert_conversation(running) -> None:
     bot, recorder = running
-    [ack] = say(bot, "olga", "alert backups failed")
+    [question] = say(bot, "olga", "alert backups failed")
+    assert question.text == "Run send_alert message=backups failed? Reply yes within 120 s to confirm; anything else cancels."
+    [ack] = say(bot, "olga", "yes")
     assert ack.text == f"job {ack.job_id} queued: send_alert message=backups failed; the result goes to console:alerts"
     result = recorder.result(ack.job_id)
     assert result.conversation == "console:alerts"
