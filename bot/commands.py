@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot import ledger, rbac
+from bot import audit, containers, grants, ledger, rbac, scheduler
 from bot.context import Context
 from bot.models import Job, JobState, Message, Reply, answer
 
@@ -62,8 +62,11 @@ def summary(job: Job) -> str:
 
 
 def _jobs(ctx: Context, msg: Message, roles: frozenset[str], rest: str) -> list[Reply]:
-    everyone = rbac.is_admin(ctx.cfg, roles) and rest.strip() == "all"
-    jobs = ledger.recent(ctx.db, 10, None if everyone else msg.user)
+    words = rest.split()
+    admin = rbac.is_admin(ctx.cfg, roles)
+    everyone = admin and ("all" in words or "failed" in words)
+    states = [JobState.FAILED, JobState.TIMED_OUT] if "failed" in words else None
+    jobs = ledger.recent(ctx.db, 10, None if everyone else msg.user, states)
     if not jobs:
         return [answer(msg, "No jobs yet.")]
     return [answer(msg, f"Latest {len(jobs)} jobs:", "\n".join(summary(j) for j in jobs))]
@@ -78,8 +81,83 @@ def _job(ctx: Context, msg: Message, roles: frozenset[str], rest: str) -> list[R
     timing = ""
     if job.started and job.finished:
         timing = f", ran {job.finished - job.started:.2f} s"
-    text = summary(job) + timing
+    attempts = f", {job.attempts} attempts" if job.attempts > 1 else ""
+    text = summary(job) + timing + attempts
     return [answer(msg, text, job.output if job.state.terminal and job.state != JobState.DENIED else None, job.id)]
+
+
+def _cancel(ctx: Context, msg: Message, roles: frozenset[str], rest: str) -> list[Reply]:
+    if not rest.strip().isdigit():
+        return [answer(msg, "usage: /cancel ID")]
+    job_id = int(rest)
+    if not ledger.cancel(ctx.db, job_id):
+        job = ledger.get(ctx.db, job_id)
+        return [answer(msg, f"job {job_id} is {job.state.value}; only queued or running jobs can be cancelled." if job
+                       else f"There is no job {job_id}.")]
+    removed = containers.remove_job_containers(ctx.cfg, job_id)
+    audit.record(ctx.db, msg.user, msg.conversation, "cancelled", job_id=job_id, detail=f"{removed} container(s) stopped")
+    return [answer(msg, f"job {job_id} cancelled" + (" and its container stopped." if removed else "."), job_id=job_id)]
+
+
+def _audit(ctx: Context, msg: Message, roles: frozenset[str], rest: str) -> list[Reply]:
+    limit = int(rest) if rest.strip().isdigit() else 10
+    lines = [
+        f"{time.strftime('%m-%d %H:%M:%S', time.localtime(e.ts))} {e.actor} {e.event} {e.skill or ''} "
+        f"{'job ' + str(e.job_id) if e.job_id else ''} {e.detail}".replace("  ", " ").strip()
+        for e in audit.latest(ctx.db, min(limit, 100))
+    ]
+    return [answer(msg, f"Latest {len(lines)} audit entries:", "\n".join(lines))]
+
+
+def _grant(ctx: Context, msg: Message, roles: frozenset[str], rest: str) -> list[Reply]:
+    parts = rest.split()
+    if len(parts) != 2 or ":" not in parts[0]:
+        return [answer(msg, "usage: /grant IDENTITY ROLE, e.g. /grant slack:T1:U123 operator")]
+    identity, role = parts
+    added = grants.grant(ctx.db, identity, role, msg.user)
+    audit.record(ctx.db, msg.user, msg.conversation, "grant", detail=f"{identity} +{role}")
+    return [answer(msg, f"{identity} now has the role {role}." if added else f"{identity} already had the role {role}.")]
+
+
+def _revoke(ctx: Context, msg: Message, roles: frozenset[str], rest: str) -> list[Reply]:
+    parts = rest.split()
+    if len(parts) != 2:
+        return [answer(msg, "usage: /revoke IDENTITY ROLE")]
+    identity, role = parts
+    removed = grants.revoke(ctx.db, identity, role)
+    audit.record(ctx.db, msg.user, msg.conversation, "revoke", detail=f"{identity} -{role}")
+    if removed:
+        still = " (podbot.yaml still gives it)" if role in rbac.roles_of(ctx.cfg, identity, ctx.db) else ""
+        return [answer(msg, f"{identity} no longer has the granted role {role}{still}.")]
+    return [answer(msg, f"{identity} had no granted role {role}; roles from podbot.yaml change only there.")]
+
+
+def _reload(ctx: Context, msg: Message, roles: frozenset[str], rest: str) -> list[Reply]:
+    problems = ctx.reload()
+    audit.record(ctx.db, msg.user, msg.conversation, "reload", detail=f"{len(problems)} errors")
+    if problems:
+        return [answer(msg, f"Manifests have {len(problems)} errors; keeping the last good set ({len(ctx.skills)} skills).",
+                       "\n".join(map(str, problems)))]
+    return [answer(msg, f"Reloaded {len(ctx.skills)} skills: {', '.join(sorted(ctx.skills))}.")]
+
+
+def _schedules(ctx: Context, msg: Message, roles: frozenset[str], rest: str) -> list[Reply]:
+    words = rest.split()
+    if len(words) == 2 and words[0] in ("pause", "resume"):
+        if not scheduler.set_paused(ctx, words[1], words[0] == "pause"):
+            return [answer(msg, f"There is no schedule {words[1]}; /schedules lists them.")]
+        audit.record(ctx.db, msg.user, msg.conversation, f"schedule_{words[0]}", detail=words[1])
+        return [answer(msg, f"Schedule {words[1]} {'paused' if words[0] == 'pause' else 'resumed'}.")]
+    if words:
+        return [answer(msg, "usage: /schedules [pause NAME | resume NAME]")]
+    rows = scheduler.listing(ctx)
+    if not rows:
+        return [answer(msg, "No schedules.")]
+    lines = [
+        f"{name} — {skill} — {expr} — " + ("paused" if paused else f"next {time.strftime('%Y-%m-%d %H:%M', time.localtime(nxt))}")
+        for name, skill, expr, paused, nxt in rows
+    ]
+    return [answer(msg, f"{len(rows)} schedules:", "\n".join(lines))]
 
 
 COMMANDS: dict[str, Command] = {
@@ -88,8 +166,14 @@ COMMANDS: dict[str, Command] = {
         Command("help", "", "how to talk to me", _help),
         Command("skills", "", "the skills you may run", _skills),
         Command("whoami", "", "your identity and roles", _whoami),
-        Command("jobs", "[all]", "your latest jobs (admins: all jobs)", _jobs),
-        Command("job", "ID", "one job: state, exit code, output", _job),
+        Command("jobs", "[all|failed]", "your latest jobs (admins: all, or all failed)", _jobs),
+        Command("job", "ID", "one job: state, attempts, exit code, output", _job),
+        Command("cancel", "ID", "stop a job and its container", _cancel, admin=True),
+        Command("audit", "[N]", "the latest N audit entries", _audit, admin=True),
+        Command("grant", "IDENTITY ROLE", "give a person a role (kept in the database)", _grant, admin=True),
+        Command("revoke", "IDENTITY ROLE", "take back a granted role", _revoke, admin=True),
+        Command("reload", "", "re-read the manifests (errors keep the last good set)", _reload, admin=True),
+        Command("schedules", "[pause|resume NAME]", "cron schedules and their next run", _schedules, admin=True),
     ]
 }
 

@@ -155,6 +155,18 @@ def run(cfg: Config, spec: RunSpec) -> RunResult:
         container.remove(force=True)
 
 
+def remove_job_containers(cfg: Config, job_id: int) -> int:
+    """Stop and remove any container of this job (a cancelled job, or one whose worker died)."""
+    client = _client(connect(cfg).url)
+    found = client.containers.list(all=True, filters={"label": f"{JOB_LABEL}={job_id}"})
+    for container in found:
+        try:
+            container.remove(force=True)
+        except podman.errors.NotFound:
+            pass  # its worker removed it meanwhile
+    return len(found)
+
+
 def job_containers(cfg: Config) -> list[str]:
     """Names of all containers podbot started that still exist."""
     client = _client(connect(cfg).url)

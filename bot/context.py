@@ -1,7 +1,10 @@
-"""What the pipeline, the built-in commands and the worker share."""
+"""What the pipeline, the built-in commands, the scheduler and the worker share."""
 
 from __future__ import annotations
 
+import os
+import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -15,6 +18,12 @@ class Context:
     cfg: Config
     db: Database
     skills: dict[str, Manifest]
-    enqueue: Callable[[int], None]
+    enqueue: Callable[..., None]  # enqueue(job_id, delay=0.0)
     # Wakes the outbox sender early; it also polls, for replies from other processes.
     notify: Callable[[], None] = field(default=lambda: None)
+    # Re-reads the manifests, keeping the last good set on errors; returns the problems.
+    reload: Callable[[], list] = field(default=lambda: [])
+    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    # Jobs this process is running now (job id -> attempt), for lease heartbeats.
+    running: dict[int, int] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)

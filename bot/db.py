@@ -20,9 +20,15 @@ CREATE TABLE IF NOT EXISTS jobs (
     started REAL,
     finished REAL,
     exit_code INTEGER,
-    output TEXT NOT NULL DEFAULT ''
+    output TEXT NOT NULL DEFAULT '',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    lease_until REAL,
+    worker TEXT,
+    parent INTEGER,
+    env TEXT
 );
-CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, skill);
+CREATE INDEX IF NOT EXISTS jobs_requester ON jobs(requester, created);
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     ts REAL NOT NULL,
@@ -43,9 +49,24 @@ CREATE TABLE IF NOT EXISTS outbox (
     code TEXT,
     job_id INTEGER,
     created REAL NOT NULL,
-    sent REAL
+    sent REAL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_try REAL,
+    last_error TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(platform, sent);
+CREATE TABLE IF NOT EXISTS grants (
+    identity TEXT NOT NULL,
+    role TEXT NOT NULL,
+    granted_by TEXT NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (identity, role)
+);
+CREATE TABLE IF NOT EXISTS schedules (
+    name TEXT PRIMARY KEY,
+    paused INTEGER NOT NULL DEFAULT 0,
+    last_fire REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS pending (
     conversation TEXT NOT NULL,
     user TEXT NOT NULL,

@@ -13,6 +13,7 @@ from typing import Any
 
 import jsonschema
 
+from bot import cron
 from bot.schema import Document, Problem, YamlError, bundled_schema, read_yaml, validate
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -25,6 +26,17 @@ DEFAULT_TIMEOUT = 30.0
 class Mount:
     source: str  # a name from config `mounts`
     target: str
+
+
+@dataclass(frozen=True)
+class Schedule:
+    name: str
+    cron: str
+    reply_to: str
+    identity: str
+    args: dict[str, Any] = field(default_factory=dict)
+    timezone: str | None = None
+    catch_up: str = "once"
 
 
 @dataclass(frozen=True)
@@ -44,6 +56,12 @@ class Manifest:
     mounts: tuple[Mount, ...] = ()
     reply_to: str | None = None
     confirm: bool = False
+    retries: int = 0
+    retry_delay: float = 0.0
+    fallback: str | None = None
+    concurrency: int | None = None
+    cache: float = 0.0
+    schedules: tuple[Schedule, ...] = ()
 
     @property
     def properties(self) -> dict[str, dict]:
@@ -103,6 +121,16 @@ def _check(doc: Document, mount_names: set[str] | None) -> list[Problem]:
         for name in PLACEHOLDER.findall(item):
             if name not in declared:
                 problems.append(doc.at(("run", "command", i), f"command uses {{{name}}}, which is not a declared parameter"))
+    for i, entry in enumerate(data.get("schedule", [])):
+        try:
+            cron.parse(entry["cron"])
+            cron.zone(entry.get("timezone"))
+        except ValueError as exc:
+            problems.append(doc.at(("schedule", i, "cron"), f"schedule: {exc}"))
+        args = {k: v["default"] for k, v in declared.items() if "default" in v} | entry.get("args", {})
+        errors = list(jsonschema.Draft202012Validator({**params, "additionalProperties": False}).iter_errors(args))
+        if errors:
+            problems.append(doc.at(("schedule", i, "args"), f"schedule args: {errors[0].message}"))
     if mount_names is not None:
         for i, mount in enumerate(data["run"].get("mounts", [])):
             if mount["source"] not in mount_names:
@@ -132,7 +160,29 @@ def _build(doc: Document) -> Manifest:
         mounts=tuple(Mount(m["source"], m["target"]) for m in run.get("mounts", [])),
         reply_to=data.get("reply_to"),
         confirm=bool(data.get("confirm", False)),
+        retries=int(data.get("retries", 0)),
+        retry_delay=parse_duration(data["retry_delay"]) if "retry_delay" in data else 0.0,
+        fallback=data.get("fallback"),
+        concurrency=data.get("concurrency"),
+        cache=parse_duration(data["cache"]) if "cache" in data else 0.0,
+        schedules=tuple(_schedules(data)),
     )
+
+
+def _schedules(data: dict) -> list[Schedule]:
+    entries = data.get("schedule", [])
+    return [
+        Schedule(
+            name=e.get("name") or (data["name"] if len(entries) == 1 else f"{data['name']}-{i + 1}"),
+            cron=e["cron"],
+            reply_to=e["reply_to"],
+            identity=e["as"],
+            args=dict(e.get("args", {})),
+            timezone=e.get("timezone"),
+            catch_up=e.get("catch_up", "once"),
+        )
+        for i, e in enumerate(entries)
+    ]
 
 
 def load_file(path: Path, mount_names: set[str] | None = None) -> tuple[Manifest | None, list[Problem]]:
@@ -178,6 +228,17 @@ def load_all(paths: list[Path], mount_names: set[str] | None = None) -> tuple[di
             problems.append(doc.at(("name",), f"duplicate skill name '{manifest.name}' (also in {skills[manifest.name].file})"))
             continue
         skills[manifest.name] = manifest
+    for manifest in list(skills.values()):
+        if manifest.fallback and manifest.fallback not in skills:
+            doc = read_yaml(Path(manifest.file))
+            problems.append(doc.at(("fallback",), f"fallback '{manifest.fallback}' is not a loaded skill"))
+            del skills[manifest.name]
+    names = [s.name for m in skills.values() for s in m.schedules]
+    for manifest in list(skills.values()):
+        for entry in manifest.schedules:
+            if names.count(entry.name) > 1:
+                doc = read_yaml(Path(manifest.file))
+                problems.append(doc.at(("schedule",), f"schedule name '{entry.name}' is used twice; give each a distinct name"))
     return skills, problems
 
 

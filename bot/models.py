@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -47,6 +47,7 @@ class JobState(enum.StrEnum):
     FAILED = "failed"
     TIMED_OUT = "timed_out"
     DENIED = "denied"
+    CANCELLED = "cancelled"
 
     @property
     def terminal(self) -> bool:
@@ -70,6 +71,10 @@ class Job:
     finished: float | None = None
     exit_code: int | None = None
     output: str = ""
+    attempts: int = 0
+    worker: str | None = None
+    parent: int | None = None  # for a fallback job: the job whose failure started it
+    env: dict[str, str] = field(default_factory=dict)  # extra container env (a fallback's PODBOT_FAILED_*)
 
 
 @dataclass(frozen=True)

@@ -1,52 +1,23 @@
-"""The outbox: every reply is stored before it is sent and marked sent only after.
+"""The outbox: every reply is stored before it is sent and marked sent only after the platform accepted it.
 
-Keys make stores idempotent: a job's replies are keyed `job:ID:SEQ`, so a
-retried store never produces a second reply for the same job.
+Keys make stores idempotent: a job's result is keyed `job:ID:SEQ`, so a retried
+store never produces a second reply for the same job. A reply the platform
+refuses stays, and is tried again with exponential backoff and jitter (or when
+the platform said, via RetryLater); replies to one conversation go out in order,
+so a refused one holds back the later ones of its conversation only.
 """
 
 from __future__ import annotations
 
+import random
 import time
 from dataclasses import dataclass
 
 from bot.db import Database
 from bot.models import Reply
 
-
-@dataclass(frozen=True)
-class Pending:
-    id: int
-    key: str
-    reply: Reply
-
-
-def put(db: Database, key: str, reply: Reply) -> None:
-    db.execute(
-        "INSERT OR IGNORE INTO outbox (key, conversation, platform, thread, text, code, job_id, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (key, reply.conversation, reply.platform, reply.thread, reply.text, reply.code, reply.job_id, time.time()),
-    )
-
-
-def pending(db: Database, platforms: list[str], limit: int = 100) -> list[Pending]:
-    if not platforms:
-        return []
-    marks = ",".join("?" * len(platforms))
-    rows = db.execute(
-        f"SELECT id, key, conversation, thread, text, code, job_id FROM outbox"
-        f" WHERE sent IS NULL AND platform IN ({marks}) ORDER BY id LIMIT ?",
-        (*platforms, limit),
-    ).fetchall()
-    return [Pending(r["id"], r["key"], Reply(r["conversation"], r["text"], r["code"], r["thread"], r["job_id"])) for r in rows]
-
-
-def mark_sent(db: Database, outbox_id: int) -> None:
-    db.execute("UPDATE outbox SET sent = ? WHERE id = ?", (time.time(), outbox_id))
-
-
-def count_pending(db: Database, platforms: list[str]) -> int:
-    marks = ",".join("?" * len(platforms))
-    row = db.execute(f"SELECT COUNT(*) FROM outbox WHERE sent IS NULL AND platform IN ({marks})", tuple(platforms)).fetchone()
-    return row[0]
+BACKOFF_BASE = 0.5
+BACKOFF_MAX = 60.0
 
 
 class RetryLater(Exception):
@@ -55,3 +26,83 @@ class RetryLater(Exception):
     def __init__(self, seconds: float, reason: str = "rate limited"):
         super().__init__(f"{reason}; retry in {seconds:.1f} s")
         self.seconds = seconds
+
+
+@dataclass(frozen=True)
+class Pending:
+    id: int
+    key: str
+    reply: Reply
+    attempts: int = 0
+    next_try: float = 0.0
+    last_error: str = ""
+
+
+def put(db: Database, key: str, reply: Reply) -> None:
+    db.execute(
+        "INSERT OR IGNORE INTO outbox (key, conversation, platform, thread, text, code, job_id, created)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (key, reply.conversation, reply.platform, reply.thread, reply.text, reply.code, reply.job_id, time.time()),
+    )
+
+
+def pending(db: Database, platforms: list[str], limit: int = 500) -> list[Pending]:
+    if not platforms:
+        return []
+    marks = ",".join("?" * len(platforms))
+    rows = db.execute(
+        f"SELECT id, key, conversation, thread, text, code, job_id, attempts, next_try, last_error FROM outbox"
+        f" WHERE sent IS NULL AND platform IN ({marks}) ORDER BY id LIMIT ?",
+        (*platforms, limit),
+    ).fetchall()
+    return [
+        Pending(r["id"], r["key"], Reply(r["conversation"], r["text"], r["code"], r["thread"], r["job_id"]), r["attempts"],
+                r["next_try"] or 0.0, r["last_error"] or "")
+        for r in rows
+    ]
+
+
+def mark_sent(db: Database, outbox_id: int) -> None:
+    db.execute("UPDATE outbox SET sent = ? WHERE id = ? AND sent IS NULL", (time.time(), outbox_id))
+
+
+def mark_failed(db: Database, item: Pending, error: Exception) -> float:
+    """Record a refused send; return the delay before the next try."""
+    if isinstance(error, RetryLater):
+        delay = error.seconds
+    else:
+        delay = min(BACKOFF_MAX, BACKOFF_BASE * 2**item.attempts) * random.uniform(0.5, 1.5)
+    db.execute(
+        "UPDATE outbox SET attempts = attempts + 1, next_try = ?, last_error = ? WHERE id = ?",
+        (time.time() + delay, f"{type(error).__name__}: {error}"[:300], item.id),
+    )
+    return delay
+
+
+def count_pending(db: Database, platforms: list[str]) -> int:
+    marks = ",".join("?" * len(platforms))
+    row = db.execute(f"SELECT COUNT(*) FROM outbox WHERE sent IS NULL AND platform IN ({marks})", tuple(platforms)).fetchone()
+    return row[0]
+
+
+def deliver(db: Database, senders: dict, now: float | None = None) -> int:
+    """One pass over what is owed to the platforms in `senders` (platform -> send(reply)); returns how many went out."""
+    now = time.time() if now is None else now
+    blocked: set[str] = set()
+    sent = 0
+    for item in pending(db, list(senders)):
+        conversation = item.reply.conversation
+        if conversation in blocked:
+            continue
+        if item.next_try > now:
+            blocked.add(conversation)
+            continue
+        try:
+            senders[item.reply.platform](item.reply)
+        except Exception as exc:  # any refusal: keep it, try later, hold back its conversation
+            mark_failed(db, item, exc)
+            blocked.add(conversation)
+            continue
+        mark_sent(db, item.id)
+        sent += 1
+    return sent

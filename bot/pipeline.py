@@ -59,7 +59,7 @@ def handle(ctx: Context, msg: Message) -> list[Reply]:
     if len(text) > MAX_TEXT:
         audit.record(ctx.db, msg.user, msg.conversation, "rejected", detail=f"message of {len(text)} characters")
         return [answer(msg, f"That message is too long ({len(text)} characters; the limit is {MAX_TEXT}).")]
-    roles = rbac.roles_of(ctx.cfg, msg.user)
+    roles = rbac.roles_of(ctx.cfg, msg.user, ctx.db)
 
     waiting = pending.take(ctx.db, msg.conversation, msg.user)
     if waiting is not None:

@@ -23,11 +23,18 @@ class JobQueue:
         self._task = self.huey.task(name="run_job")(execute)
         self.workers = cfg.workers
 
-    def enqueue(self, job_id: int) -> None:
-        self._task(job_id)
+    def enqueue(self, job_id: int, delay: float = 0.0) -> None:
+        if delay > 0:
+            self._task.schedule(args=(job_id,), delay=delay)
+        else:
+            self._task(job_id)
 
     def pending(self) -> int:
         return self.huey.pending_count()
+
+    def job_ids(self) -> set[int]:
+        """Job ids Huey still holds, queued or scheduled for later."""
+        return {task.args[0] for task in [*self.huey.pending(), *self.huey.scheduled()] if task.args}
 
     def consumer(self, workers: int | None = None) -> Consumer:
         return self.huey.create_consumer(

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from fnmatch import fnmatchcase
 
+from bot import grants
 from bot.config import Config
+from bot.db import Database
 from bot.manifest import Manifest
 
 
-def roles_of(cfg: Config, identity: str) -> frozenset[str]:
-    """The default role plus every role whose identity list matches (`*` is a wildcard)."""
-    roles = {cfg.default_role}
+def roles_of(cfg: Config, identity: str, db: Database | None = None) -> frozenset[str]:
+    """The default role, every role whose identity list matches (`*` is a wildcard), and roles granted in the database."""
+    roles = {cfg.default_role} | (grants.of(db, identity) if db is not None else set())
     for role, patterns in cfg.roles.items():
         if any(fnmatchcase(identity, pattern) for pattern in patterns):
             roles.add(role)
