@@ -5,7 +5,8 @@ job (pipeline, ledger, Huey queue, in-process consumer, container through the
 Podman API, outbox). Bare: `podman run --rm --runtime R --network none IMAGE ARGV`
 run as the container owner, with the image and argv the `say` manifest renders.
 The two alternate in one run, after warm-ups, with an idle --gap before each, as
-messages reach a chat bot that was idle. Each run uses a fresh temporary data
+messages reach a chat bot that was idle. Each message comes from its own console
+user, so the per-person rate limit never cuts in. Each run uses a fresh temporary data
 directory; nothing is asserted, the figures are printed.
 
     .venv/bin/python bench/bench_e2e.py --runs 30
@@ -69,7 +70,9 @@ class PodbotRun:
 
     def __call__(self) -> float:
         self.count += 1
-        msg = Message(platform="console", conversation="console", user="console:bench", text=TEXT, message_id=f"bench-{self.count}")
+        msg = Message(
+            platform="console", conversation="console", user=f"console:bench-{self.count}", text=TEXT, message_id=f"bench-{self.count}"
+        )
         wall, start = time.time(), time.perf_counter()
         replies = self.bot.receive(msg)
         if len(replies) != 1 or replies[0].job_id is None:
@@ -123,9 +126,14 @@ def main() -> None:
         cfg = config.load(str(cfg_path))
         bot = Bot(cfg)
         engine = bot.check_host()
+        owner = host.owner(cfg)
+        info = subprocess.run(
+            owner.command(["podman", "info", "--format", "{{.Store.GraphDriverName}}"]), cwd="/tmp", capture_output=True, text=True
+        )
+        driver = info.stdout.strip() or "?"
         skill = bot.ctx.skills[SKILL]
         podman_argv = ["podman", "run", "--rm", "--runtime", cfg.podman.runtime, "--network", "none", skill.run_image]
-        argv = host.owner(cfg).command(podman_argv + render_argv(skill, ARGS))
+        argv = owner.command(podman_argv + render_argv(skill, ARGS))
         recorder = Recorder()
         bot.add_adapter(recorder)
         workers = args.workers or cfg.workers
@@ -144,17 +152,22 @@ def main() -> None:
 
     print(
         f"podbot e2e: {TEXT!r} -> result reply, vs bare podman run; {args.runs} runs each after {args.warmup} warm-ups,"
-        f" alternating, {args.gap} s idle before each; {workers} workers; Podman {engine.version}, rootless={engine.rootless}"
+        f" alternating, {args.gap} s idle before each; {workers} workers"
     )
+    print(f"Podman {engine.version}, rootless={engine.rootless}, cgroup {engine.cgroup_version}, storage driver {driver}")
     print(f"bare argv: {shlex.join(argv)}")
     print(f"{'':<12} {'p50 ms':>7} {'p95 ms':>7} {'mean ms':>7} {'min ms':>7} {'max ms':>7}")
     for name, seconds in times.items():
         print(row(name, seconds))
     ours, theirs = times["podbot"], times["bare podman"]
-    ratio = statistics.median(ours) / statistics.median(theirs)
-    print(f"ratio podbot/bare: p50 {ratio:.2f} (target <= 1.15: {'met' if ratio <= 1.15 else 'NOT met'}), mean {statistics.mean(ours) / statistics.mean(theirs):.2f}")
+    p50 = statistics.median(ours) / statistics.median(theirs)
+    mean = statistics.mean(ours) / statistics.mean(theirs)
+    print(f"ratio podbot/bare: p50 {p50:.2f} (target <= 1.15: {'met' if p50 <= 1.15 else 'NOT met'}), mean {mean:.2f}")
     measured = {name: values[args.warmup :] for name, values in podbot.phases.items()}
-    print("podbot phases, p50 / mean ms: " + ", ".join(f"{n} {statistics.median(v) * 1000:.1f} / {statistics.mean(v) * 1000:.1f}" for n, v in measured.items()))
+    print(
+        "podbot phases, p50 / mean ms: "
+        + ", ".join(f"{n} {statistics.median(v) * 1000:.1f} / {statistics.mean(v) * 1000:.1f}" for n, v in measured.items())
+    )
 
 
 if __name__ == "__main__":

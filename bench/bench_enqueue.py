@@ -3,6 +3,8 @@
 One thread sends `say hello` (a deterministic pattern route) through Bot.receive
 back to back for --seconds. No consumer runs (workers=0), so every job stays
 queued; the outbox sender does run and delivers the acks to a no-op adapter.
+Each message comes from its own console user (console:* are admins), so the
+per-person rate limit is checked but never cuts in.
 Prints per-message latency (p50/p99) and the sustained rate, per time window
 and overall. Each run uses a fresh temporary data directory.
 
@@ -41,7 +43,7 @@ def pct(values: list[float], p: int) -> float:
 
 
 def message(n: int) -> Message:
-    return Message(platform="console", conversation="console", user="console:bench", text=TEXT, message_id=f"bench-{n}")
+    return Message(platform="console", conversation="console", user=f"console:bench-{n}", text=TEXT, message_id=f"bench-{n}")
 
 
 def send(bot: Bot, n: int) -> float:

@@ -159,4 +159,3 @@ class Bot:
     def _reload_if_changed(self) -> None:
         if self._stamp() != self._manifest_stamp:
             self.reload()
-

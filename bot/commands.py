@@ -92,8 +92,14 @@ def _cancel(ctx: Context, msg: Message, roles: frozenset[str], rest: str) -> lis
     job_id = int(rest)
     if not ledger.cancel(ctx.db, job_id):
         job = ledger.get(ctx.db, job_id)
-        return [answer(msg, f"job {job_id} is {job.state.value}; only queued or running jobs can be cancelled." if job
-                       else f"There is no job {job_id}.")]
+        return [
+            answer(
+                msg,
+                f"job {job_id} is {job.state.value}; only queued or running jobs can be cancelled."
+                if job
+                else f"There is no job {job_id}.",
+            )
+        ]
     removed = containers.remove_job_containers(ctx.cfg, job_id)
     audit.record(ctx.db, msg.user, msg.conversation, "cancelled", job_id=job_id, detail=f"{removed} container(s) stopped")
     return [answer(msg, f"job {job_id} cancelled" + (" and its container stopped." if removed else "."), job_id=job_id)]
@@ -136,8 +142,13 @@ def _reload(ctx: Context, msg: Message, roles: frozenset[str], rest: str) -> lis
     problems = ctx.reload()
     audit.record(ctx.db, msg.user, msg.conversation, "reload", detail=f"{len(problems)} errors")
     if problems:
-        return [answer(msg, f"Manifests have {len(problems)} errors; keeping the last good set ({len(ctx.skills)} skills).",
-                       "\n".join(map(str, problems)))]
+        return [
+            answer(
+                msg,
+                f"Manifests have {len(problems)} errors; keeping the last good set ({len(ctx.skills)} skills).",
+                "\n".join(map(str, problems)),
+            )
+        ]
     return [answer(msg, f"Reloaded {len(ctx.skills)} skills: {', '.join(sorted(ctx.skills))}.")]
 
 

@@ -39,10 +39,25 @@ DEFAULTS: dict[str, Any] = {
     "network_mode": "slirp4netns",
     "workers": 2,
     "answer_timeout": 120,
+    "rate_limit": {"jobs": 30, "per": 60},
     "log_level": "info",
     "podman": {"user": "podbot", "socket": None, "runtime": "runc"},
     "platforms": {},
-    "model": {},
+    # The understanding stages (README: "Understanding plain requests").
+    "model": {
+        "enabled": True,
+        "dir": None,
+        "file": "SmolLM2-135M-Instruct.Q4_1.gguf",
+        "embeddings": "all-MiniLM-L6-v2",
+        "threads": 2,
+        "context": 2048,
+        "choose": False,
+        "max_input": 500,
+        "max_tokens": 48,
+        "shortlist": 3,
+        "none_below": 0.35,
+        "margin": 0.04,
+    },
     "limits": {"memory": "256m", "cpus": 1.0, "pids": 128, "nofile": 1024, "nproc": 256, "output_bytes": 65536},
 }
 
@@ -61,6 +76,12 @@ class PodmanConfig:
 
 
 @dataclass(frozen=True)
+class RateLimit:
+    jobs: int
+    per: float
+
+
+@dataclass(frozen=True)
 class Limits:
     memory: str
     cpus: float
@@ -68,6 +89,26 @@ class Limits:
     nofile: int
     nproc: int
     output_bytes: int
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    enabled: bool  # the GPT4All stage; off: embeddings choose, and missing arguments become questions
+    dir: Path  # where `podbot models install` puts files; default <data_dir>/models
+    file: str  # a GGUF in dir, or an absolute path
+    embeddings: str  # a sentence-embedding model directory in dir
+    threads: int
+    context: int  # the model's context window in tokens
+    choose: bool  # let the model pick among close candidates; worth it only with a 1B+ model
+    max_input: int  # longer messages are not interpreted (characters)
+    max_tokens: int  # bound on what the model may write for one answer
+    shortlist: int  # candidates the embeddings hand on
+    none_below: float  # best similarity under this: nothing fits, answer with what the person can run
+    margin: float  # the best is "clearly ahead" when it leads the next by at least this much
+
+    @property
+    def path(self) -> Path:
+        return self.dir / self.file
 
 
 @dataclass(frozen=True)
@@ -83,11 +124,12 @@ class Config:
     network_mode: str
     workers: int
     answer_timeout: float
+    rate_limit: RateLimit
     log_level: str
     podman: PodmanConfig
     limits: Limits
     platforms: dict[str, dict] = field(default_factory=dict)
-    model: dict = field(default_factory=dict)
+    model: ModelConfig = field(default_factory=lambda: ModelConfig(**{**DEFAULTS["model"], "dir": Path("models")}))
     source: str = "defaults"
 
     @property
@@ -151,8 +193,11 @@ def load(path: str | None = None, environ: dict[str, str] | None = None) -> Conf
         raise ConfigError(problems)
     data = _merge(_merge(DEFAULTS, doc.data), env)
     base = Path(path).resolve().parent if path else Path.cwd()
+    data_dir = (base / os.path.expanduser(data["data_dir"] or _default_data_dir())).resolve()
+    model = data["model"]
+    models_dir = (base / os.path.expanduser(model["dir"])).resolve() if model["dir"] else data_dir / "models"
     return Config(
-        data_dir=(base / os.path.expanduser(data["data_dir"] or _default_data_dir())).resolve(),
+        data_dir=data_dir,
         manifest_dirs=tuple((base / os.path.expanduser(d)).resolve() for d in data["manifest_dirs"]),
         roles={role: tuple(ids) for role, ids in data["roles"].items()},
         default_role=data["default_role"],
@@ -163,10 +208,11 @@ def load(path: str | None = None, environ: dict[str, str] | None = None) -> Conf
         network_mode=data["network_mode"],
         workers=int(data["workers"]),
         answer_timeout=float(data["answer_timeout"]),
+        rate_limit=RateLimit(**data["rate_limit"]),
         log_level=data["log_level"],
         podman=PodmanConfig(**data["podman"]),
         limits=Limits(**data["limits"]),
         platforms=dict(data["platforms"]),
-        model=dict(data["model"]),
+        model=ModelConfig(**{**model, "dir": models_dir, "file": os.path.expanduser(model["file"])}),
         source=str(path) if path else "defaults",
     )

@@ -12,8 +12,9 @@ def of(db: Database, identity: str) -> set[str]:
 
 
 def grant(db: Database, identity: str, role: str, by: str) -> bool:
-    cur = db.execute("INSERT OR IGNORE INTO grants (identity, role, granted_by, created) VALUES (?, ?, ?, ?)",
-                     (identity, role, by, time.time()))
+    cur = db.execute(
+        "INSERT OR IGNORE INTO grants (identity, role, granted_by, created) VALUES (?, ?, ?, ?)", (identity, role, by, time.time())
+    )
     return cur.rowcount == 1
 
 

@@ -59,8 +59,18 @@ def create(
     cur = db.execute(
         "INSERT INTO jobs (skill, args, requester, conversation, thread, reply_to, state, created, parent, env)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (skill, json.dumps(args, sort_keys=True), requester, conversation, thread, reply_to, state.value, time.time(), parent,
-         json.dumps(env or {})),
+        (
+            skill,
+            json.dumps(args, sort_keys=True),
+            requester,
+            conversation,
+            thread,
+            reply_to,
+            state.value,
+            time.time(),
+            parent,
+            json.dumps(env or {}),
+        ),
     )
     return get(db, cur.lastrowid)
 
@@ -157,8 +167,9 @@ def cached(db: Database, skill: str, args: dict[str, Any], since: float) -> Job 
 
 
 def recent_count(db: Database, requester: str, since: float) -> int:
-    return db.execute("SELECT COUNT(*) FROM jobs WHERE requester = ? AND created >= ? AND state != ?",
-                      (requester, since, JobState.DENIED.value)).fetchone()[0]
+    return db.execute(
+        "SELECT COUNT(*) FROM jobs WHERE requester = ? AND created >= ? AND state != ?", (requester, since, JobState.DENIED.value)
+    ).fetchone()[0]
 
 
 def recent(db: Database, limit: int = 10, requester: str | None = None, states: list[JobState] | None = None) -> list[Job]:

@@ -9,12 +9,15 @@ so a refused one holds back the later ones of its conversation only.
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from dataclasses import dataclass
 
 from bot.db import Database
 from bot.models import Reply
+
+log = logging.getLogger(__name__)
 
 BACKOFF_BASE = 0.5
 BACKOFF_MAX = 60.0
@@ -40,8 +43,7 @@ class Pending:
 
 def put(db: Database, key: str, reply: Reply) -> None:
     db.execute(
-        "INSERT OR IGNORE INTO outbox (key, conversation, platform, thread, text, code, job_id, created)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT OR IGNORE INTO outbox (key, conversation, platform, thread, text, code, job_id, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (key, reply.conversation, reply.platform, reply.thread, reply.text, reply.code, reply.job_id, time.time()),
     )
 
@@ -56,8 +58,14 @@ def pending(db: Database, platforms: list[str], limit: int = 500) -> list[Pendin
         (*platforms, limit),
     ).fetchall()
     return [
-        Pending(r["id"], r["key"], Reply(r["conversation"], r["text"], r["code"], r["thread"], r["job_id"]), r["attempts"],
-                r["next_try"] or 0.0, r["last_error"] or "")
+        Pending(
+            r["id"],
+            r["key"],
+            Reply(r["conversation"], r["text"], r["code"], r["thread"], r["job_id"]),
+            r["attempts"],
+            r["next_try"] or 0.0,
+            r["last_error"] or "",
+        )
         for r in rows
     ]
 
@@ -100,9 +108,33 @@ def deliver(db: Database, senders: dict, now: float | None = None) -> int:
         try:
             senders[item.reply.platform](item.reply)
         except Exception as exc:  # any refusal: keep it, try later, hold back its conversation
-            mark_failed(db, item, exc)
+            delay = mark_failed(db, item, exc)
+            log.warning("%s refused %s (%s); next try in %.1f s", item.reply.platform, item.key, exc, delay)
             blocked.add(conversation)
             continue
         mark_sent(db, item.id)
         sent += 1
     return sent
+
+
+def all_pending(db: Database) -> list[tuple[Pending, str, float]]:
+    """Every unsent reply with its platform and age, oldest first (for `podbot outbox`)."""
+    rows = db.execute(
+        "SELECT id, key, conversation, platform, thread, text, code, job_id, attempts, next_try, last_error, created"
+        " FROM outbox WHERE sent IS NULL ORDER BY id"
+    ).fetchall()
+    return [
+        (
+            Pending(
+                r["id"],
+                r["key"],
+                Reply(r["conversation"], r["text"], r["code"], r["thread"], r["job_id"]),
+                r["attempts"],
+                r["next_try"] or 0.0,
+                r["last_error"] or "",
+            ),
+            r["platform"],
+            time.time() - r["created"],
+        )
+        for r in rows
+    ]

@@ -12,6 +12,7 @@ decision is audited. A job's result arrives later, through the outbox.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from bot import audit, commands, ledger, pending, rbac
@@ -115,6 +116,27 @@ def decide(
     if skill.network and not ctx.cfg.allow_network:
         audit.record(ctx.db, msg.user, msg.conversation, "refused", skill.name, detail="network not allowed by config")
         return [answer(msg, f"{skill.name} needs network access, which this bot's config does not allow (allow_network).")]
+
+    if skill.cache:
+        hit = ledger.cached(ctx.db, skill.name, args, time.time() - skill.cache)
+        if hit is not None:
+            age = time.time() - hit.finished
+            audit.record(ctx.db, msg.user, msg.conversation, "cached", skill.name, hit.id, f"{age:.0f} s old")
+            return [
+                answer(
+                    msg,
+                    f"{skill.name} {_shown(args)}: from job {hit.id}, {age:.0f} s ago (cached, no new run)".replace(" :", ":"),
+                    hit.output or None,
+                )
+            ]
+
+    limit = ctx.cfg.rate_limit
+    started = ledger.recent_count(ctx.db, msg.user, time.time() - limit.per)
+    if started >= limit.jobs:
+        audit.record(ctx.db, msg.user, msg.conversation, "rate_limited", skill.name, detail=f"{started} jobs in {limit.per:.0f} s")
+        return [
+            answer(msg, f"Slow down: you started {started} jobs in the last {limit.per:.0f} s (limit {limit.jobs}). Try again shortly.")
+        ]
 
     if skill.confirm and not confirmed:
         item = pending.Pending(msg.conversation, msg.user, pending.CONFIRM, skill.name, args, None, msg.thread)

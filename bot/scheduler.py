@@ -43,8 +43,10 @@ def _state(ctx: Context, name: str, now: float) -> tuple[bool, float]:
 def set_paused(ctx: Context, name: str, paused: bool, now: float | None = None) -> bool:
     """Pause or resume; resuming starts from now, so a pause is never caught up."""
     now = time.time() if now is None else now
-    cur = ctx.db.execute("UPDATE schedules SET paused = ?, last_fire = CASE WHEN ? THEN last_fire ELSE ? END WHERE name = ?",
-                         (int(paused), int(paused), now, name))
+    cur = ctx.db.execute(
+        "UPDATE schedules SET paused = ?, last_fire = CASE WHEN ? THEN last_fire ELSE ? END WHERE name = ?",
+        (int(paused), int(paused), now, name),
+    )
     return cur.rowcount == 1
 
 
@@ -72,8 +74,14 @@ def tick(ctx: Context, now: float | None = None) -> list[Fired]:
         else:
             chosen = current
         if missed:
-            audit.record(ctx.db, entry.identity, entry.reply_to, "schedule_missed", skill.name,
-                         detail=f"{entry.name}: {len(missed)} missed, policy {entry.catch_up}, running {len(chosen)}")
+            audit.record(
+                ctx.db,
+                entry.identity,
+                entry.reply_to,
+                "schedule_missed",
+                skill.name,
+                detail=f"{entry.name}: {len(missed)} missed, policy {entry.catch_up}, running {len(chosen)}",
+            )
         fired.extend(_fire(ctx, skill, entry, t) for t in chosen)
     return fired
 

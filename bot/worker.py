@@ -119,7 +119,8 @@ def start_fallback(ctx: Context, job: Job, skill: Manifest, state: JobState, exi
         "PODBOT_FAILED_OUTPUT": tail(output),
     }
     reply_to = ctx.cfg.alert_conversation if fallback.reply_to == "alerts" else fallback.reply_to
-    child = ledger.create(ctx.db, fallback.name, args, FALLBACK_IDENTITY, job.conversation, job.thread, reply_to or job.conversation,
-                          parent=job.id, env=env)
+    child = ledger.create(
+        ctx.db, fallback.name, args, FALLBACK_IDENTITY, job.conversation, job.thread, reply_to or job.conversation, parent=job.id, env=env
+    )
     audit.record(ctx.db, FALLBACK_IDENTITY, job.conversation, "fallback", fallback.name, child.id, f"for job {job.id} {job.skill}")
     ctx.enqueue(child.id)

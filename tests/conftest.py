@@ -103,14 +103,46 @@ def config_path(tmp_path: Path, log_dir: Path) -> Path:
     return write_config(tmp_path, log_dir)
 
 
+def add_manifest(tmp_path: Path, manifest: dict) -> None:
+    """Add a test-only skill next to `probe` (call before the bot starts, or rely on reload)."""
+    extra_dir = tmp_path / "extra-manifests"
+    extra_dir.mkdir(exist_ok=True)
+    (extra_dir / f"{manifest['name']}.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+
+
+def probe_like(name: str, script: str, **extra) -> dict:
+    """A test skill that runs a fixed shell script (operator role)."""
+    return {
+        **PROBE,
+        "name": name,
+        "description": f"Test skill {name}.",
+        "parameters": {"type": "object", "properties": {}},
+        "run": {**PROBE["run"], "command": ["sh", "-c", script]},
+        **extra,
+    }
+
+
 @pytest.fixture
-def running(podman_ready, config_path: Path) -> Iterator[tuple[Bot, Recorder]]:
-    bot = Bot(config.load(str(config_path), environ={}))
-    recorder = Recorder()
-    bot.add_adapter(recorder)
-    bot.start(2)
-    yield bot, recorder
-    bot.stop()
+def bot_factory(podman_ready, config_path: Path) -> Iterator:
+    """Start bots on the test config: make(workers=2, **start_options) -> (bot, recorder)."""
+    started: list[Bot] = []
+
+    def make(workers: int = 2, **options) -> tuple[Bot, Recorder]:
+        bot = Bot(config.load(str(config_path), environ={}))
+        recorder = Recorder()
+        bot.add_adapter(recorder)
+        bot.start(workers, **options)
+        started.append(bot)
+        return bot, recorder
+
+    yield make
+    for bot in started:
+        bot.stop()
+
+
+@pytest.fixture
+def running(bot_factory) -> tuple[Bot, Recorder]:
+    return bot_factory(2, schedules=False)
 
 
 _ids = iter(range(1, 10**9))

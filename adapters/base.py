@@ -1,0 +1,183 @@
+"""What the network adapters share: an asyncio loop in their own thread, connecting with retries, send() from other threads.
+
+A subclass implements `serve()` (connect, call `self.ready()`, run until
+`self.stopping` is set), `post()` (send one rendered message) and, if the
+platform has one, a running indicator (`job_running` / `job_ended`). It only
+translates: every decision is the pipeline's, reached through `deliver()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+from adapters import format
+from bot import ledger
+from bot.models import Message, Reply
+
+if TYPE_CHECKING:
+    from bot.app import Bot
+
+log = logging.getLogger(__name__)
+
+RETRY_FIRST = 2.0  # seconds before the first reconnect; doubles up to RETRY_MAX
+RETRY_MAX = 300.0
+SEND_TIMEOUT = 120.0  # an SDK may sleep through a rate limit inside one call (discord.py waits up to 30 s per try)
+
+
+class AuthError(Exception):
+    """The platform rejected the credentials: retrying cannot help, so the adapter gives up and says why."""
+
+
+class NetworkAdapter:
+    platform: str
+    style: format.Style
+    TICK = 4.0  # seconds between refreshes of the running indicator
+
+    def __init__(self) -> None:
+        self.bot: Bot | None = None
+        self.connected = threading.Event()
+        self.finished = threading.Event()  # the adapter's thread has ended (stopped, or gave up)
+        self.error: str | None = None  # why it gave up, when it did
+        self.stopping = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._sent_parts: dict[Reply, int] = {}  # replies cut short by a failure: how many messages already went out
+        self._running: dict[int, Reply] = {}  # job id -> the reply that announced it, while it runs
+        self._ticker: asyncio.Task | None = None
+
+    # --- lifecycle (called from podbot's main thread) ---
+
+    def start(self, bot: Bot) -> None:
+        self.bot = bot
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._main, name=f"adapter-{self.platform}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self._loop is not None and not self.finished.is_set():
+            self._loop.call_soon_threadsafe(self.stopping.set)
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _main(self) -> None:
+        assert self._loop is not None
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._supervise())
+        finally:
+            self.connected.clear()
+            self.finished.set()
+
+    async def _supervise(self) -> None:
+        delay = RETRY_FIRST
+        while not self.stopping.is_set():
+            try:
+                await self.serve()
+                return
+            except AuthError as exc:
+                self.error = str(exc)
+                log.error("%s: %s; this adapter is off until podbot restarts", self.platform, exc)
+                return
+            except Exception as exc:
+                was_connected = self.connected.is_set()
+                self.connected.clear()
+                if was_connected:
+                    delay = RETRY_FIRST
+                log.warning("%s: cannot connect (%s: %s); retrying in %.0f s", self.platform, type(exc).__name__, exc, delay)
+            try:
+                await asyncio.wait_for(self.stopping.wait(), delay)
+            except TimeoutError:
+                delay = min(delay * 2, RETRY_MAX)
+
+    def ready(self, who: str) -> None:
+        """Called by serve() once the platform accepted us and events flow."""
+        self.connected.set()
+        log.info("%s: connected as %s", self.platform, who)
+
+    async def serve(self) -> None:
+        raise NotImplementedError
+
+    # --- inbound: platform event -> pipeline ---
+
+    async def deliver(self, msg: Message) -> None:
+        """Hand a message to the pipeline without blocking this loop; its replies come back through the outbox."""
+        assert self.bot is not None
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, self.bot.receive, msg)
+        except Exception:
+            log.exception("%s: the pipeline failed on a message from %s", self.platform, msg.user)
+
+    # --- outbound: outbox thread -> platform ---
+
+    def send(self, reply: Reply) -> None:
+        """Deliver one reply (called from the outbox sender thread); raise, or RetryLater, if the platform did not take it."""
+        if self._loop is None or not self.connected.is_set():
+            raise ConnectionError(f"{self.platform} is not connected" + (f": {self.error}" if self.error else ""))
+        future = asyncio.run_coroutine_threadsafe(self._send(reply), self._loop)
+        try:
+            future.result(SEND_TIMEOUT)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise TimeoutError(f"{self.platform} did not answer within {SEND_TIMEOUT:.0f} s") from None
+
+    async def _send(self, reply: Reply) -> None:
+        messages = format.render(reply, self.style)
+        # A retry of a reply that failed half-way resumes after the messages that already went out.
+        done = self._sent_parts.pop(reply, 0)
+        for index in range(done, len(messages)):
+            try:
+                await self.post(reply, messages[index], index)
+            except BaseException:
+                if index:
+                    self._sent_parts[reply] = index
+                raise
+        await self._track(reply)
+
+    async def post(self, reply: Reply, text: str, index: int) -> None:
+        """Send message `index` of `reply`; raise RetryLater on the platform's rate limit."""
+        raise NotImplementedError
+
+    # --- running indicator ---
+
+    async def job_running(self, reply: Reply) -> None:
+        """Show (again) that the job `reply` announced is running; repeated every TICK seconds."""
+
+    async def job_ended(self, reply: Reply) -> None:
+        """Take the running indicator of `reply`'s job away."""
+
+    async def _track(self, reply: Reply) -> None:
+        if reply.job_id is None or self.bot is None:
+            return
+        if await self._job_active(reply.job_id):
+            if reply.job_id not in self._running:
+                self._running[reply.job_id] = reply
+                await self._quietly(self.job_running(reply))
+                if self._ticker is None or self._ticker.done():
+                    self._ticker = asyncio.create_task(self._tick())
+        elif reply.job_id in self._running:
+            await self._quietly(self.job_ended(self._running.pop(reply.job_id)))
+
+    async def _tick(self) -> None:
+        while self._running and not self.stopping.is_set():
+            await asyncio.sleep(self.TICK)
+            for job_id, reply in list(self._running.items()):
+                if await self._job_active(job_id):
+                    await self._quietly(self.job_running(reply))
+                elif self._running.pop(job_id, None) is not None:
+                    await self._quietly(self.job_ended(reply))
+
+    async def _job_active(self, job_id: int) -> bool:
+        assert self.bot is not None
+        job = await asyncio.get_running_loop().run_in_executor(None, ledger.get, self.bot.db, job_id)
+        return job is not None and not job.state.terminal
+
+    async def _quietly(self, indicator) -> None:
+        # The indicator is decoration: a failure must never hold up a reply.
+        try:
+            await indicator
+        except Exception as exc:
+            log.debug("%s: running indicator failed: %s", self.platform, exc)

@@ -1,0 +1,183 @@
+"""Telegram, through python-telegram-bot: long polling (or a webhook), /commands registered with setMyCommands.
+
+Private chats: every message goes to the pipeline. Groups: commands, and
+messages that mention the bot or reply to it. Identities are
+`telegram:<user id>`, conversations `telegram:<chat id>`, and a reply quotes
+the message that asked (`Reply.thread` is its message id).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import warnings
+from dataclasses import dataclass, fields
+
+from telegram import BotCommand, LinkPreviewOptions, MessageEntity, ReplyParameters, Update
+from telegram.constants import ChatAction, ChatType, ParseMode
+from telegram.error import InvalidToken, RetryAfter
+from telegram.ext import Application, ApplicationBuilder, CommandHandler, ContextTypes, MessageHandler, filters
+
+from adapters import credentials, format
+from adapters.base import AuthError, NetworkAdapter
+from bot.commands import COMMANDS
+from bot.models import Message, Reply
+from bot.outbox import RetryLater
+
+_COMMAND_NAME = re.compile(r"^[a-z0-9_]{1,32}$")  # what setMyCommands accepts
+MAX_COMMANDS = 100
+
+
+@dataclass(frozen=True)
+class TelegramSettings:
+    base_url: str = "https://api.telegram.org/bot"
+    base_file_url: str = "https://api.telegram.org/file/bot"
+    mode: str = "polling"  # or "webhook"
+    poll_timeout: float = 10.0  # seconds one getUpdates long poll may wait
+    webhook_url: str = ""  # the public https URL Telegram posts updates to (webhook mode)
+    webhook_listen: str = "0.0.0.0"
+    webhook_port: int = 8443
+    webhook_path: str = "telegram"
+
+    @classmethod
+    def from_config(cls, data: dict) -> TelegramSettings:
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in known})
+
+
+class TelegramAdapter(NetworkAdapter):
+    platform = "telegram"
+    style = format.TELEGRAM
+    TICK = 4.0  # "typing" shows for 5 s
+
+    def __init__(self, settings: TelegramSettings, token: str, webhook_secret: str | None = None) -> None:
+        super().__init__()
+        credentials.protect(token, webhook_secret)
+        self.settings = settings
+        self._token = token
+        self._webhook_secret = webhook_secret
+        self._app: Application | None = None
+
+    async def serve(self) -> None:
+        s = self.settings
+        app = ApplicationBuilder().token(self._token).base_url(s.base_url).base_file_url(s.base_file_url).build()
+        app.add_handler(CommandHandler(self._command_names(), self._on_command, filters=filters.UpdateType.MESSAGE))
+        app.add_handler(MessageHandler(filters.TEXT & filters.UpdateType.MESSAGE, self._on_text))
+        try:
+            await app.initialize()  # getMe: the token check
+        except InvalidToken:
+            # PTB's own message repeats the token; this one must not.
+            raise AuthError("Telegram rejected the bot token (TELEGRAM_BOT_TOKEN); ask @BotFather for a valid one") from None
+        try:
+            await app.bot.set_my_commands(self._bot_commands())
+            await app.start()
+            if s.mode == "webhook":
+                await app.updater.start_webhook(
+                    listen=s.webhook_listen,
+                    port=s.webhook_port,
+                    url_path=s.webhook_path,
+                    webhook_url=s.webhook_url,
+                    secret_token=self._webhook_secret,
+                )
+            else:
+                await app.updater.start_polling(timeout=dt.timedelta(seconds=s.poll_timeout))
+            self._app = app
+            self.ready(f"@{app.bot.username} ({s.mode})")
+            await self.stopping.wait()
+        finally:
+            self.connected.clear()
+            if app.updater.running:
+                await app.updater.stop()
+            if app.running:
+                await app.stop()
+            await app.shutdown()
+
+    def _command_names(self) -> list[str]:
+        assert self.bot is not None
+        names = list(COMMANDS) + sorted(self.bot.ctx.skills)
+        return [name for name in names if _COMMAND_NAME.match(name)][:MAX_COMMANDS]
+
+    def _bot_commands(self) -> list[BotCommand]:
+        assert self.bot is not None
+        skills = self.bot.ctx.skills
+        help_of = {name: COMMANDS[name].help if name in COMMANDS else skills[name].description for name in self._command_names()}
+        return [BotCommand(name, (text or name)[:256]) for name, text in help_of.items()]
+
+    # --- inbound ---
+
+    async def _on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        # CommandHandler already left out commands addressed to other bots (/help@otherbot).
+        message = update.effective_message
+        if message is not None and message.text:
+            await self._deliver(update, message.text)
+
+    async def _on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message, chat = update.effective_message, update.effective_chat
+        if message is None or chat is None or not message.text:
+            return
+        if chat.type == ChatType.PRIVATE:
+            await self._deliver(update, message.text)
+            return
+        me = context.bot
+        mention = f"@{me.username}"
+        mentioned = any(
+            (entity.type == MessageEntity.MENTION and message.parse_entity(entity).lower() == mention.lower())
+            or (entity.type == MessageEntity.TEXT_MENTION and entity.user is not None and entity.user.id == me.id)
+            for entity in message.entities
+        )
+        replied = message.reply_to_message is not None and message.reply_to_message.from_user is not None
+        replied = replied and message.reply_to_message.from_user.id == me.id
+        if mentioned or replied:
+            text = re.sub(re.escape(mention), " ", message.text, flags=re.IGNORECASE)
+            await self._deliver(update, " ".join(text.split()))
+
+    async def _deliver(self, update: Update, text: str) -> None:
+        message, chat, user = update.effective_message, update.effective_chat, update.effective_user
+        if message is None or chat is None or user is None:
+            return
+        await self.deliver(
+            Message(
+                platform=self.platform,
+                conversation=f"telegram:{chat.id}",
+                user=f"telegram:{user.id}",
+                text=text,
+                user_name=user.full_name or user.username or "",
+                thread=str(message.message_id),
+                is_direct=chat.type == ChatType.PRIVATE,
+                # Message ids count per chat; the outbox wants them unique per platform.
+                message_id=f"{chat.id}:{message.message_id}",
+            )
+        )
+
+    # --- outbound ---
+
+    async def post(self, reply: Reply, text: str, index: int) -> None:
+        assert self._app is not None
+        quote = None
+        if index == 0 and reply.thread and reply.thread.isdigit():
+            quote = ReplyParameters(int(reply.thread), allow_sending_without_reply=True)
+        try:
+            await self._app.bot.send_message(
+                _chat_id(reply),
+                text,
+                parse_mode=ParseMode.HTML,
+                reply_parameters=quote,
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+            )
+        except RetryAfter as exc:
+            raise RetryLater(_seconds(exc), "Telegram flood control") from exc
+
+    async def job_running(self, reply: Reply) -> None:
+        assert self._app is not None
+        await self._app.bot.send_chat_action(_chat_id(reply), ChatAction.TYPING)
+
+
+def _chat_id(reply: Reply) -> int:
+    return int(reply.conversation.split(":", 1)[1])
+
+
+def _seconds(exc: RetryAfter) -> float:
+    with warnings.catch_warnings():  # PTB 22 warns that retry_after will become a timedelta; take either
+        warnings.simplefilter("ignore")
+        after = exc.retry_after
+    return after.total_seconds() if isinstance(after, dt.timedelta) else float(after)

@@ -1,0 +1,117 @@
+"""The one place that talks to the local GPT4All model.
+
+A call is a fixed `prefix` (instructions and few-shot turns), a `template`
+around the person's text, and a bound on the answer. The prefix is decoded
+once and kept in the model's context: each call rewinds the context to the end
+of the prefix and decodes only what follows, which turns a multi-second
+prompt into a fraction of a second on two cores.
+
+The person's text is tokenized with special-token parsing off, so typing
+`<|im_end|>` or `<|im_start|>system` yields plain text tokens: it cannot
+close the turn it sits in or open a new one. The fixed parts are ours and
+are parsed with special tokens on (ChatML markers; gpt4all 2.8 does not read
+the chat template from the GGUF).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+N_BATCH = 128  # prompt tokens decoded per step; larger batches gained nothing on 2 cores
+# gpt4all substitutes %1 and %2 in templates; fixed text must never contain them as placeholders.
+_PLACEHOLDER = re.compile(r"%([12])(?![0-9])")
+
+
+def chatml(role: str, text: str) -> str:
+    return f"<|im_start|>{role}\n{text}<|im_end|>\n"
+
+
+def reply_start(role: str = "assistant") -> str:
+    return f"<|im_start|>{role}\n"
+
+
+@contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """gpt4all's backend search prints a line for every CUDA library it cannot find; noise on a CPU host."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _escape(fixed: str) -> str:
+    return _PLACEHOLDER.sub(r"% \1", fixed)
+
+
+class LocalModel:
+    """One loaded GGUF. Calls are serialized: a llama.cpp context serves one prompt at a time."""
+
+    def __init__(self, path: Path, threads: int, context: int):
+        from gpt4all import GPT4All  # imported here: loading its native library costs time nobody else should pay
+
+        self.path = path
+        with _quiet_stderr():
+            self._gpt = GPT4All(
+                path.name, model_path=str(path.parent), allow_download=False, n_threads=threads, n_ctx=context, device="cpu", verbose=False
+            )
+        self._llm = self._gpt.model
+        self._lock = threading.Lock()
+        self._prefix: str | None = None
+        self._prefix_tokens = 0
+
+    def _settings(self, max_tokens: int) -> dict:
+        # Greedy and unpenalized: the same text always gets the same answer.
+        return {"n_predict": max_tokens, "temp": 0.0, "top_k": 1, "repeat_penalty": 1.0, "n_batch": N_BATCH}
+
+    def _load_prefix(self, prefix: str) -> None:
+        """Make `prefix` the start of the context: rewind to its end when it is there, else decode it."""
+        if prefix == self._prefix:
+            self._llm.context.n_past = self._prefix_tokens
+            return
+        self._prefix = None  # a failure half-way must not leave a stale prefix marked as loaded
+        self._llm.prompt_model("", prefix + "%1", lambda *_: True, reset_context=True, special=True, **self._settings(0))
+        self._prefix, self._prefix_tokens = prefix, self._llm.context.n_past
+
+    def complete(self, prefix: str, before: str, text: str, after: str, max_tokens: int, done: Callable[[str], bool] | None = None) -> str:
+        """Decode prefix + before + text + after, then generate at most `max_tokens` tokens.
+
+        `done` sees the answer so far after each token; True stops generation there.
+        """
+        template = _escape(before) + "%1" + _escape(after)
+        pieces: list[str] = []
+
+        def on_token(_token: int, piece: str) -> bool:
+            pieces.append(piece)
+            return not (done and done("".join(pieces)))
+
+        with self._lock:
+            self._load_prefix(_escape(prefix))
+            self._llm.prompt_model(text, template, on_token, reset_context=False, special=False, **self._settings(max_tokens))
+        return "".join(pieces)
+
+    def warm(self, prefix: str) -> None:
+        """Decode a prefix now, so the first person to ask does not wait for it."""
+        with self._lock:
+            self._load_prefix(_escape(prefix))
+
+
+_loaded: dict[tuple[Path, int, int], LocalModel] = {}
+_lock = threading.Lock()
+
+
+def load(path: Path, threads: int, context: int) -> LocalModel:
+    """The process's one model for these settings, loaded on first use and kept warm."""
+    key = (path, threads, context)
+    with _lock:
+        if key not in _loaded:
+            _loaded[key] = LocalModel(path, threads, context)
+        return _loaded[key]

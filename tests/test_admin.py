@@ -1,0 +1,64 @@
+"""Admin commands: allowed for admins, refused for others, audited."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from bot import audit
+from tests.conftest import add_manifest, probe_like, run_skill, say
+
+ADMIN_ONLY = ["/cancel 1", "/audit", "/grant console:uma operator", "/revoke console:uma operator", "/reload", "/schedules"]
+
+
+def test_non_admins_get_a_one_line_refusal(running) -> None:
+    bot, _ = running
+    for command in ADMIN_ONLY:
+        [reply] = say(bot, "olga", command)
+        assert reply.text == f"{command.split()[0]} is for admins (admin); you have operator, user.", command
+        assert "\n" not in reply.text
+
+
+def test_grant_and_revoke_are_persisted_and_audited(running) -> None:
+    bot, recorder = running
+    assert say(bot, "uma", "/http_check url=http://127.0.0.1:9/")[0].text.startswith("Denied")
+    assert say(bot, "ada", "/grant console:uma operator")[0].text == "console:uma now has the role operator."
+    assert "operator" in say(bot, "uma", "/whoami")[0].text
+    assert run_skill(bot, recorder, "uma", "/probe script='echo granted'").code == "granted\n"
+    assert say(bot, "ada", "/revoke console:uma operator")[0].text == "console:uma no longer has the granted role operator."
+    assert say(bot, "uma", "/probe script=x")[0].text.startswith("Denied")
+    events = [(e.actor, e.event, e.detail) for e in audit.latest(bot.db, 100)]
+    assert ("console:ada", "grant", "console:uma +operator") in events and ("console:ada", "revoke", "console:uma -operator") in events
+
+
+def test_reload_keeps_the_last_good_set_and_names_the_error(running, tmp_path: Path) -> None:
+    bot, _ = running
+    add_manifest(tmp_path, probe_like("fresh", "echo new"))
+    assert "fresh" in say(bot, "ada", "/reload")[0].text
+    bad = tmp_path / "extra-manifests" / "zbad.yaml"
+    bad.write_text("name: zbad\ndescription: d\nrun: {image: x, command: [x]}\nroles: [user]\nretries: many\n")
+    [reply] = say(bot, "ada", "/reload")
+    assert reply.text == f"Manifests have 1 errors; keeping the last good set ({len(bot.ctx.skills)} skills)."
+    assert reply.code == f"{bad}:5:1: retries: 'many' is not of type 'integer'"
+    assert "fresh" in bot.ctx.skills and "zbad" not in bot.ctx.skills
+    assert any(e.event == "reload" for e in audit.latest(bot.db, 20))
+
+
+def test_manifest_change_reloads_by_itself(bot_factory, tmp_path: Path) -> None:
+    bot, _ = bot_factory(0, schedules=False)
+    add_manifest(tmp_path, probe_like("hot", "echo hot"))
+    deadline = time.monotonic() + 60
+    while "hot" not in bot.ctx.skills and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "hot" in bot.ctx.skills
+
+
+def test_jobs_job_and_audit_for_admins(running) -> None:
+    bot, recorder = running
+    failed = run_skill(bot, recorder, "olga", "/probe script='exit 4'")
+    [listing] = say(bot, "ada", "/jobs failed")
+    assert f"job {failed.job_id} failed exit 4 — probe" in listing.code
+    [detail] = say(bot, "ada", f"/job {failed.job_id}")
+    assert detail.text.startswith(f"job {failed.job_id} failed exit 4 — probe script=exit 4")
+    [log] = say(bot, "ada", "/audit 5")
+    assert log.text == "Latest 5 audit entries:" and len(log.code.splitlines()) == 5

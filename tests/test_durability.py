@@ -1,0 +1,155 @@
+"""Nothing lost: worker crashes, bot crashes, platform outages, retries, fallbacks, limits, cancel, cache."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bot import audit, containers, ledger, outbox
+from bot.models import JobState, Message, Reply
+from tests.conftest import REPO, WAIT, add_manifest, probe_like, run_skill, say, write_config
+
+
+def wait(predicate, what: str, timeout: float = WAIT) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def states(bot, ids: list[int]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for job_id in ids:
+        state = ledger.get(bot.db, job_id).state.value
+        counts[state] = counts.get(state, 0) + 1
+    return counts
+
+
+def test_kill_9_worker_loses_no_job(bot_factory, tmp_path: Path, log_dir: Path) -> None:
+    config_path = write_config(tmp_path, log_dir, workers=3, rate_limit={"jobs": 1000, "per": 60})
+    add_manifest(tmp_path, probe_like("nap", "sleep 0.1; echo rested"))
+    bot, recorder = bot_factory(0, schedules=False)
+    env = {**os.environ, "PODBOT_CONFIG": str(config_path)}
+
+    def worker() -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], env=env, stderr=subprocess.DEVNULL)
+
+    ids = [say(bot, "olga", "/nap")[0].job_id for _ in range(200)]
+    first = worker()
+    wait(lambda: states(bot, ids).get("succeeded", 0) >= 20, "the first worker to get going")
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    at_kill = states(bot, ids)
+    second = worker()
+    try:
+        wait(lambda: not ledger.unfinished(bot.db, ids), "every job to end", timeout=600)
+    finally:
+        second.send_signal(signal.SIGINT)
+        second.wait(timeout=60)
+    assert at_kill.get("running", 0) + at_kill.get("queued", 0) > 0, at_kill  # the kill really cut work short
+    assert states(bot, ids) == {"succeeded": 200}
+    wait(lambda: bot.idle(ids), "every reply to be sent")
+    results = [r.job_id for r in recorder.replies if r.job_id in ids and " queued" not in r.text]
+    assert sorted(results) == sorted(ids)  # one result per job, none twice
+    assert containers.job_containers(bot.cfg) == []
+    assert any(e.event == "recovered" or e.event == "requeued" for e in audit.latest(bot.db, 2000))
+
+
+def test_bot_killed_between_send_and_mark_loses_no_reply(podman_ready, config_path: Path, tmp_path: Path) -> None:
+    from bot import config
+    from bot.db import Database
+
+    db = Database(config.load(str(config_path), environ={}).db_path)
+    for i in range(10):
+        outbox.put(db, f"test:{i}", Reply("console", f"reply {i}"))
+    sent = tmp_path / "sent.txt"
+    child = [sys.executable, "-m", "tests.outbox_child", str(config_path), str(sent)]
+    crashed = subprocess.run([*child, "4"], cwd=REPO, timeout=120)
+    assert crashed.returncode == 9
+    assert sent.read_text().splitlines() == [f"reply {i}" for i in range(4)]
+    resumed = subprocess.run(child, cwd=REPO, timeout=120)
+    assert resumed.returncode == 0
+    # The console cannot be asked whether it showed reply 3, so it is sent again: at least once, never lost.
+    assert sent.read_text().splitlines() == [f"reply {i}" for i in range(4)] + [f"reply {i}" for i in range(3, 10)]
+    assert outbox.count_pending(db, ["console"]) == 0
+
+
+def test_outage_every_reply_arrives_in_order(running) -> None:
+    bot, recorder = running
+    recorder.refuse = True
+    acks = []
+    for i in range(6):
+        for conversation in ("console", "console:other"):
+            msg = Message("console", conversation, "console:uma", f"say {conversation} {i}", message_id=f"outage-{conversation}-{i}")
+            acks.extend(r.job_id for r in bot.receive(msg))
+    wait(lambda: not ledger.unfinished(bot.db, acks), "the jobs to end")
+    time.sleep(1)
+    assert recorder.replies == []
+    pending = outbox.all_pending(bot.db)
+    assert len(pending) == 24 and all(item.last_error or item.attempts == 0 for item, _, _ in pending)
+    recorder.refuse = False
+    wait(lambda: len(recorder.replies) == 24, "all 24 replies after the outage")
+    for conversation in ("console", "console:other"):
+        rows = bot.db.execute("SELECT text FROM outbox WHERE conversation = ? ORDER BY id", (conversation,)).fetchall()
+        assert [r.text for r in recorder.replies if r.conversation == conversation] == [r["text"] for r in rows]
+
+
+def test_retries_then_fallback_with_the_failure_as_input(bot_factory, tmp_path: Path) -> None:
+    add_manifest(tmp_path, probe_like("flaky", "echo trying; exit 7", retries=2, retry_delay="100ms", fallback="send_alert"))
+    bot, recorder = bot_factory(2, schedules=False)
+    result = run_skill(bot, recorder, "olga", "/flaky")
+    assert result.text == f"job {result.job_id} flaky failed with exit code 7 after 3 attempts; last lines:"
+    job = ledger.get(bot.db, result.job_id)
+    assert (job.state, job.attempts) == (JobState.FAILED, 3)
+    alert = recorder.wait_for(lambda r: r.conversation == "console:alerts", "from the fallback")[0]
+    assert alert.code.startswith(f"ALERT: job {job.id} flaky failed (exit 7): trying")
+    events = [e.event for e in audit.latest(bot.db, 100) if e.job_id == job.id]
+    assert events.count("retrying") == 2 and events.count("started") == 3
+
+
+def test_concurrency_limit_holds_across_workers(bot_factory, tmp_path: Path) -> None:
+    add_manifest(tmp_path, probe_like("single", "sleep 0.5", concurrency=1))
+    bot, recorder = bot_factory(3, schedules=False)
+    ids = [say(bot, "olga", "/single")[0].job_id for _ in range(3)]
+    for job_id in ids:
+        recorder.result(job_id)
+    spans = sorted((ledger.get(bot.db, i).started, ledger.get(bot.db, i).finished) for i in ids)
+    assert all(spans[i][1] <= spans[i + 1][0] for i in range(2)), spans
+
+
+def test_cancel_stops_the_container(running) -> None:
+    bot, recorder = running
+    [ack] = say(bot, "ada", "/probe script='sleep 30'")
+    wait(lambda: containers.job_containers(bot.cfg), "the container to start")
+    [reply] = say(bot, "ada", f"/cancel {ack.job_id}")
+    assert reply.text == f"job {ack.job_id} cancelled and its container stopped."
+    assert ledger.get(bot.db, ack.job_id).state == JobState.CANCELLED
+    wait(lambda: not containers.job_containers(bot.cfg), "the container to go")
+    [again] = say(bot, "ada", f"/cancel {ack.job_id}")
+    assert again.text == f"job {ack.job_id} is cancelled; only queued or running jobs can be cancelled."
+    [refused] = say(bot, "olga", f"/cancel {ack.job_id}")
+    assert refused.text == "/cancel is for admins (admin); you have operator, user."
+
+
+def test_cache_answers_from_the_ledger(bot_factory, tmp_path: Path) -> None:
+    add_manifest(tmp_path, probe_like("slowfact", "echo fact", cache="60s"))
+    bot, recorder = bot_factory(2, schedules=False)
+    first = run_skill(bot, recorder, "olga", "/slowfact")
+    [second] = say(bot, "olga", "/slowfact")
+    assert second.text.startswith(f"slowfact: from job {first.job_id}, ") and second.text.endswith("(cached, no new run)")
+    assert second.code == "fact\n" and second.job_id is None
+
+
+def test_rate_limit_says_slow_down(bot_factory, tmp_path: Path, log_dir: Path) -> None:
+    write_config(tmp_path, log_dir, rate_limit={"jobs": 2, "per": 60})
+    bot, _ = bot_factory(0, schedules=False)
+    say(bot, "uma", "say 1")
+    say(bot, "uma", "say 2")
+    [reply] = say(bot, "uma", "say 3")
+    assert reply.text == "Slow down: you started 2 jobs in the last 60 s (limit 2). Try again shortly."
+    assert say(bot, "olga", "say 1")[0].job_id is not None

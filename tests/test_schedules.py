@@ -1,0 +1,82 @@
+"""Cron schedules on an injected clock: fires, fallbacks, catch-up across a restart, pause/resume."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+from bot import audit, ledger, scheduler
+from bot.models import JobState
+from tests.conftest import add_manifest, probe_like, say
+
+HOUR = 3600
+
+
+def minute_mark(t: float) -> float:
+    return math.floor(t / 60) * 60
+
+
+def schedule(cron: str, catch_up: str = "once", identity: str = "console:olga", name: str | None = None) -> list[dict]:
+    entry = {"cron": cron, "reply_to": "console:ops", "as": identity, "catch_up": catch_up}
+    return [{**entry, "name": name}] if name else [entry]
+
+
+def test_every_minute_fires_once_per_minute_and_fails_over(bot_factory, tmp_path: Path) -> None:
+    add_manifest(tmp_path, probe_like("heartbeat", "echo beat", schedule=schedule("* * * * *")))
+    add_manifest(tmp_path, probe_like("broken", "echo boom; exit 3", fallback="send_alert", schedule=schedule("* * * * *")))
+    bot, recorder = bot_factory(2, schedules=False)
+    t0 = minute_mark(time.time()) + 30
+    assert scheduler.tick(bot.ctx, t0) == []  # first sight: remembered, nothing missed
+    fired = scheduler.tick(bot.ctx, t0 + 60)
+    assert sorted(f.schedule for f in fired) == ["broken", "heartbeat"]
+    assert scheduler.tick(bot.ctx, t0 + 61) == []  # same minute: nothing again
+    beat = next(f for f in fired if f.schedule == "heartbeat")
+    result = recorder.result(beat.job_id)
+    assert result.conversation == "console:ops" and result.code == "beat\n"
+    job = ledger.get(bot.db, beat.job_id)
+    assert job.requester == "console:olga"
+    alert = recorder.wait_for(lambda r: r.conversation == "console:alerts", "the fallback's alert")[0]
+    assert "broken failed (exit 3): boom" in alert.code
+
+
+def test_schedule_identity_is_checked_like_a_person(bot_factory, tmp_path: Path) -> None:
+    add_manifest(tmp_path, probe_like("sneaky", "echo hi", schedule=schedule("* * * * *", identity="console:uma")))
+    bot, recorder = bot_factory(0, schedules=False)
+    t0 = minute_mark(time.time()) + 30
+    scheduler.tick(bot.ctx, t0)
+    [fired] = scheduler.tick(bot.ctx, t0 + 60)
+    assert fired.job_id is None
+    denied = recorder.wait_for(lambda r: r.conversation == "console:ops", "the denial")[0]
+    assert denied.text == "Schedule sneaky did not run sneaky: console:uma lacks the role operator."
+    assert any(e.event == "denied" and e.skill == "sneaky" for e in audit.latest(bot.db, 20))
+
+
+def test_catch_up_policies_across_a_restart(bot_factory, tmp_path: Path) -> None:
+    for policy in ("skip", "once", "all"):
+        add_manifest(tmp_path, probe_like(f"hourly_{policy}", "true", schedule=schedule("0 * * * *", policy)))
+    first, _ = bot_factory(0, schedules=False)
+    t0 = minute_mark(time.time()) + 30
+    scheduler.tick(first.ctx, t0)
+    first.stop()
+    restarted, _ = bot_factory(0, schedules=False)  # same data dir: schedules remember their last fire
+    fired = scheduler.tick(restarted.ctx, t0 + 3 * HOUR + 30 * 60)
+    counts = {name: sum(1 for f in fired if f.schedule == name) for name in ("hourly_skip", "hourly_once", "hourly_all")}
+    assert counts == {"hourly_skip": 0, "hourly_once": 1, "hourly_all": 3}
+    assert all(ledger.get(restarted.db, f.job_id).state == JobState.QUEUED for f in fired)
+
+
+def test_schedules_command_pause_and_resume(bot_factory, tmp_path: Path) -> None:
+    add_manifest(tmp_path, probe_like("nightly", "true", schedule=schedule("30 2 * * *", name="nightly-report")))
+    bot, _ = bot_factory(0, schedules=False)
+    [listing] = say(bot, "ada", "/schedules")
+    assert listing.text == "1 schedules:" and listing.code.startswith("nightly-report — nightly — 30 2 * * * — next ")
+    [paused] = say(bot, "ada", "/schedules pause nightly-report")
+    assert paused.text == "Schedule nightly-report paused."
+    assert "— paused" in say(bot, "ada", "/schedules")[0].code
+    t0 = time.time()
+    assert scheduler.tick(bot.ctx, t0 + 2 * 86400) == []
+    assert say(bot, "ada", "/schedules resume nightly-report")[0].text == "Schedule nightly-report resumed."
+    assert scheduler.tick(bot.ctx, time.time() + 1) == []  # resumed from now: the paused runs are not caught up
+    [refused] = say(bot, "olga", "/schedules")
+    assert refused.text.startswith("/schedules is for admins")
