@@ -44,3 +44,4 @@ say "installing podbot$EXTRAS into .venv"
 
 say "preparing rootless Podman and the base image"
 .venv/bin/podbot setup
+.venv/bin/podbot models install

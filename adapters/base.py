@@ -68,6 +68,9 @@ class NetworkAdapter:
         asyncio.set_event_loop(self._loop)
         try:
             self._loop.run_until_complete(self._supervise())
+            if self._ticker is not None:
+                self._ticker.cancel()
+                self._loop.run_until_complete(asyncio.gather(self._ticker, return_exceptions=True))
         finally:
             self.connected.clear()
             self.finished.set()

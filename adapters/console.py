@@ -19,6 +19,7 @@ from bot.app import Bot
 from bot.models import Message, Reply
 
 CONVERSATION = "console"
+PROMPT = "> "
 
 
 class ConsoleAdapter:
@@ -30,12 +31,17 @@ class ConsoleAdapter:
         self._lock = threading.Lock()
         self._ids = count(1)
         self._session = f"{int(time.time() * 1000)}"
+        self._prompting = False
 
     def send(self, reply: Reply) -> None:
         with self._lock:
+            if self._prompting:
+                self.out.write("\r\033[K")  # a job's result arrived while the prompt waits: print above it
             self.out.write(reply.text + "\n")
             if reply.code:
                 self.out.write(reply.code.rstrip("\n") + "\n")
+            if self._prompting:
+                self.out.write(PROMPT)
             self.out.flush()
 
     def message(self, text: str) -> Message:
@@ -58,19 +64,24 @@ class ConsoleAdapter:
         while True:
             if interactive:
                 try:
-                    text = input("> ")
+                    with self._lock:
+                        self._prompting = True
+                    text = input(PROMPT)
                 except (EOFError, KeyboardInterrupt):
                     break
+                finally:
+                    with self._lock:
+                        self._prompting = False
             else:
                 text = stdin.readline()
                 if not text:
                     break
             replies = bot.receive(self.message(text.rstrip("\n")))
             jobs.extend(r.job_id for r in replies if r.job_id is not None)
-            if not interactive:
-                # Keep piped output in order: each line's answer before the next line is read.
-                self._drain(bot, [])
-        self._drain(bot, jobs)
+            # Each line's immediate answer is shown before the next prompt or line.
+            self._drain(bot, [])
+        if not interactive:
+            self._drain(bot, jobs)
 
     def _drain(self, bot: Bot, jobs: list[int]) -> None:
         while not bot.idle(jobs):

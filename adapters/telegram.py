@@ -9,8 +9,8 @@ the message that asked (`Reply.thread` is its message id).
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
-import warnings
 from dataclasses import dataclass, fields
 
 from telegram import BotCommand, LinkPreviewOptions, MessageEntity, ReplyParameters, Update
@@ -23,6 +23,9 @@ from adapters.base import AuthError, NetworkAdapter
 from bot.commands import COMMANDS
 from bot.models import Message, Reply
 from bot.outbox import RetryLater
+
+# Opt in to PTB's coming default (time periods as timedelta); otherwise PTB warns on every flood-control answer.
+os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 _COMMAND_NAME = re.compile(r"^[a-z0-9_]{1,32}$")  # what setMyCommands accepts
 MAX_COMMANDS = 100
@@ -177,7 +180,5 @@ def _chat_id(reply: Reply) -> int:
 
 
 def _seconds(exc: RetryAfter) -> float:
-    with warnings.catch_warnings():  # PTB 22 warns that retry_after will become a timedelta; take either
-        warnings.simplefilter("ignore")
-        after = exc.retry_after
+    after = exc.retry_after  # a timedelta with PTB_TIMEDELTA, seconds if someone turned it off
     return after.total_seconds() if isinstance(after, dt.timedelta) else float(after)

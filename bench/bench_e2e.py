@@ -6,8 +6,8 @@ Podman API, outbox). Bare: `podman run --rm --runtime R --network none IMAGE ARG
 run as the container owner, with the image and argv the `say` manifest renders.
 The two alternate in one run, after warm-ups, with an idle --gap before each, as
 messages reach a chat bot that was idle. Each message comes from its own console
-user, so the per-person rate limit never cuts in. Each run uses a fresh temporary data
-directory; nothing is asserted, the figures are printed.
+user, so the per-person rate limit never cuts in. Each run uses a fresh temporary
+data directory; nothing is asserted, the figures are printed.
 
     .venv/bin/python bench/bench_e2e.py --runs 30
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import shutil
 import statistics
 import subprocess
 import tempfile
@@ -100,6 +101,13 @@ def bare_run(argv: list[str]) -> Callable[[], float]:
     return run
 
 
+def snapshot_config(tmp: Path) -> config.Config:
+    """Config with its data in tmp and a copy of the manifests there, so edits to manifests/ during a run do not matter."""
+    shutil.copytree(config.ROOT / "manifests", tmp / "manifests")
+    (tmp / "podbot.yaml").write_text(f"data_dir: {tmp}\nmanifest_dirs: [{tmp / 'manifests'}]\n")
+    return config.load(str(tmp / "podbot.yaml"))
+
+
 def pct(values: list[float], p: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[p - 1]
 
@@ -114,21 +122,23 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=30, help="measured runs of each (default 30)")
     parser.add_argument("--warmup", type=int, default=2, help="unmeasured runs of each first (default 2)")
     parser.add_argument("--gap", type=float, default=0.5, help="idle seconds before each run (default 0.5)")
-    parser.add_argument("--workers", type=int, help="Huey consumer threads (default: the config's workers, 2)")
+    parser.add_argument("--workers", type=int, help="Huey consumer threads, at least 1 (default: the config's workers, 2)")
     parser.add_argument("--tmp", help="where to create the temporary data directory (default: the system temp dir)")
     args = parser.parse_args()
-    if args.runs < 2:
-        parser.error("--runs must be at least 2")
+    if args.runs < 2 or (args.workers is not None and args.workers < 1):
+        parser.error("--runs must be at least 2 and --workers at least 1")
 
     with tempfile.TemporaryDirectory(prefix="podbot-bench-", dir=args.tmp) as tmp:
-        cfg_path = Path(tmp, "podbot.yaml")
-        cfg_path.write_text(f"data_dir: {tmp}\n")
-        cfg = config.load(str(cfg_path))
+        cfg = snapshot_config(Path(tmp))
         bot = Bot(cfg)
         engine = bot.check_host()
         owner = host.owner(cfg)
         info = subprocess.run(
-            owner.command(["podman", "info", "--format", "{{.Store.GraphDriverName}}"]), cwd="/tmp", capture_output=True, text=True
+            owner.command(["podman", "info", "--format", "{{.Store.GraphDriverName}}"]),
+            cwd="/tmp",
+            capture_output=True,
+            text=True,
+            check=False,
         )
         driver = info.stdout.strip() or "?"
         skill = bot.ctx.skills[SKILL]
@@ -136,7 +146,7 @@ def main() -> None:
         argv = owner.command(podman_argv + render_argv(skill, ARGS))
         recorder = Recorder()
         bot.add_adapter(recorder)
-        workers = args.workers or cfg.workers
+        workers = cfg.workers if args.workers is None else args.workers
         bot.start(workers)
         podbot, bare = PodbotRun(bot, recorder), bare_run(argv)
         times: dict[str, list[float]] = {"podbot": [], "bare podman": []}

@@ -14,6 +14,7 @@ and overall. Each run uses a fresh temporary data directory.
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import tempfile
 import time
@@ -36,6 +37,13 @@ class Counter:
 
     def send(self, reply: Reply) -> None:
         self.sent += 1
+
+
+def snapshot_config(tmp: Path) -> config.Config:
+    """Config with its data in tmp and a copy of the manifests there, so edits to manifests/ during a run do not matter."""
+    shutil.copytree(config.ROOT / "manifests", tmp / "manifests")
+    (tmp / "podbot.yaml").write_text(f"data_dir: {tmp}\nmanifest_dirs: [{tmp / 'manifests'}]\n")
+    return config.load(str(tmp / "podbot.yaml"))
 
 
 def pct(values: list[float], p: int) -> float:
@@ -70,9 +78,8 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="podbot-bench-", dir=args.tmp) as tmp:
-        cfg_path = Path(tmp, "podbot.yaml")
-        cfg_path.write_text(f"data_dir: {tmp}\n")
-        bot = Bot(config.load(str(cfg_path)))
+        cfg = snapshot_config(Path(tmp))
+        bot = Bot(cfg)
         counter = Counter()
         bot.add_adapter(counter)
         bot.start(0)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -21,12 +23,12 @@ from bot.manifest import Manifest, load_all, manifest_files
 from bot.models import Message, Reply
 from bot.queue import JobQueue
 from bot.schema import Problem
+from bot.understand import Understanding
 
 log = logging.getLogger(__name__)
 
 OUTBOX_POLL = 0.05
 HEARTBEAT = 2.0  # seconds between lease renewals and recovery passes (the lease lasts worker.LEASE)
-SCHEDULER_TICK = 1.0
 WATCH_EVERY = 2.0
 
 
@@ -59,6 +61,8 @@ class Bot:
         self.queue = JobQueue(cfg, lambda job_id: worker.execute(self.ctx, job_id))
         self.ctx.enqueue = self.queue.enqueue
         self.ctx.reload = self.reload
+        # Loads its models on first use, once per process (they are shared by every Bot in it).
+        self.ctx.understanding = Understanding(cfg.model, lambda: self.ctx.skills)
         self.adapters: dict[str, Adapter] = {}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -74,14 +78,14 @@ class Bot:
     def add_adapter(self, adapter: Adapter) -> None:
         self.adapters[adapter.platform] = adapter
 
-    def _loop(self, name: str, every: float, step) -> None:
+    def _loop(self, name: str, every: float | Callable[[], float], step: Callable[[], object]) -> None:
         def run() -> None:
             while not self._stop.is_set():
                 try:
                     step()
                 except Exception:
                     log.exception("%s loop failed; going on", name)
-                self._stop.wait(every)
+                self._stop.wait(every() if callable(every) else every)
 
         thread = threading.Thread(target=run, name=name, daemon=True)
         thread.start()
@@ -96,7 +100,7 @@ class Bot:
         sender.start()
         self._threads.append(sender)
         if schedules:
-            self._loop("scheduler", SCHEDULER_TICK, lambda: scheduler.tick(self.ctx))
+            self._loop("scheduler", lambda: scheduler.pause_before_next_tick(time.time()), lambda: scheduler.tick(self.ctx))
         if watch:
             self._loop("manifest-watcher", WATCH_EVERY, self._reload_if_changed)
 

@@ -108,8 +108,18 @@ def _cancel(ctx: Context, msg: Message, roles: frozenset[str], rest: str) -> lis
 def _audit(ctx: Context, msg: Message, roles: frozenset[str], rest: str) -> list[Reply]:
     limit = int(rest) if rest.strip().isdigit() else 10
     lines = [
-        f"{time.strftime('%m-%d %H:%M:%S', time.localtime(e.ts))} {e.actor} {e.event} {e.skill or ''} "
-        f"{'job ' + str(e.job_id) if e.job_id else ''} {e.detail}".replace("  ", " ").strip()
+        " ".join(
+            part
+            for part in (
+                time.strftime("%m-%d %H:%M:%S", time.localtime(e.ts)),
+                e.actor,
+                e.event,
+                e.skill,
+                e.job_id and f"job {e.job_id}",
+                e.detail,
+            )
+            if part
+        )
         for e in audit.latest(ctx.db, min(limit, 100))
     ]
     return [answer(msg, f"Latest {len(lines)} audit entries:", "\n".join(lines))]

@@ -55,7 +55,7 @@ DEFAULTS: dict[str, Any] = {
         "max_input": 500,
         "max_tokens": 48,
         "shortlist": 3,
-        "none_below": 0.35,
+        "none_below": 0.30,
         "margin": 0.04,
     },
     "limits": {"memory": "256m", "cpus": 1.0, "pids": 128, "nofile": 1024, "nproc": 256, "output_bytes": 65536},

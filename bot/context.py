@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from bot.config import Config
 from bot.db import Database
 from bot.manifest import Manifest
+from bot.understand import Understanding
 
 
 @dataclass
@@ -27,3 +28,5 @@ class Context:
     # Jobs this process is running now (job id -> attempt), for lease heartbeats.
     running: dict[int, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Free text -> skill and arguments (embeddings + the local model); None: only commands and patterns route.
+    understanding: Understanding | None = None

@@ -52,6 +52,10 @@ def _escape(fixed: str) -> str:
     return _PLACEHOLDER.sub(r"% \1", fixed)
 
 
+class TooLong(ValueError):
+    """The text would not fit in the model's context next to the prompt."""
+
+
 class LocalModel:
     """One loaded GGUF. Calls are serialized: a llama.cpp context serves one prompt at a time."""
 
@@ -59,6 +63,7 @@ class LocalModel:
         from gpt4all import GPT4All  # imported here: loading its native library costs time nobody else should pay
 
         self.path = path
+        self.context = context
         with _quiet_stderr():
             self._gpt = GPT4All(
                 path.name, model_path=str(path.parent), allow_download=False, n_threads=threads, n_ctx=context, device="cpu", verbose=False
@@ -95,13 +100,14 @@ class LocalModel:
 
         with self._lock:
             self._load_prefix(_escape(prefix))
+            # Every token covers at least one byte, so this bound is safe. Past it, gpt4all would
+            # silently drop the start of the context (the cached prefix) to make room.
+            room = self.context - self._prefix_tokens - len((template + text).encode()) - max_tokens
+            if room < 0:
+                raise TooLong(f"{len(text)} characters do not fit in a {self.context}-token context")
             self._llm.prompt_model(text, template, on_token, reset_context=False, special=False, **self._settings(max_tokens))
         return "".join(pieces)
 
-    def warm(self, prefix: str) -> None:
-        """Decode a prefix now, so the first person to ask does not wait for it."""
-        with self._lock:
-            self._load_prefix(_escape(prefix))
 
 
 _loaded: dict[tuple[Path, int, int], LocalModel] = {}

@@ -47,7 +47,9 @@ class Manifest:
     run_command: tuple[str, ...]
     roles: frozenset[str]
     file: str
-    examples: tuple[str, ...] = ()
+    examples: tuple[str, ...] = ()  # the texts of all examples
+    # Examples whose arguments are known (stated, or found by a pattern): the model's demonstrations.
+    shots: tuple[tuple[str, dict[str, Any]], ...] = ()
     patterns: tuple[re.Pattern, ...] = ()
     parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
     env: dict[str, str] = field(default_factory=dict)
@@ -56,6 +58,7 @@ class Manifest:
     mounts: tuple[Mount, ...] = ()
     reply_to: str | None = None
     confirm: bool = False
+    explicit: bool = False  # `invocation: explicit`: only `/name args` runs it, never free text
     retries: int = 0
     retry_delay: float = 0.0
     fallback: str | None = None
@@ -108,6 +111,11 @@ def _check(doc: Document, mount_names: set[str] | None) -> list[Problem]:
                 problems.append(
                     doc.at(("parameters", "properties", name, "default"), f"default of '{name}' fails its own schema: {errors[0].message}")
                 )
+    for i, example in enumerate(data.get("examples", [])):
+        if isinstance(example, dict):
+            problems.extend(doc.at(("examples", i, "args") + where, message) for where, message in _example_problems(example, declared))
+    if data.get("invocation") == "explicit" and data.get("patterns"):
+        problems.append(doc.at(("patterns",), "patterns route free text, which `invocation: explicit` forbids; remove one of them"))
     for i, pattern in enumerate(data.get("patterns", [])):
         try:
             compiled = re.compile(pattern)
@@ -139,6 +147,21 @@ def _check(doc: Document, mount_names: set[str] | None) -> list[Problem]:
     return problems
 
 
+def _example_problems(example: dict, declared: dict) -> list[tuple[tuple, str]]:
+    """An example's args must be valid values, and text values copied from its text: that is what it teaches."""
+    found = []
+    for name, value in example["args"].items():
+        if name not in declared:
+            found.append(((name,), f"example args: '{name}' is not a declared parameter"))
+            continue
+        errors = list(jsonschema.Draft202012Validator(declared[name]).iter_errors(value))
+        if errors:
+            found.append(((name,), f"example args: {name}: {errors[0].message}"))
+        elif isinstance(value, str) and value.lower() not in example["text"].lower():
+            found.append(((name,), f"example args: {name} {value!r} does not appear in the example's text"))
+    return found
+
+
 def _build(doc: Document) -> Manifest:
     data, run = doc.data, doc.data["run"]
     params = data.get("parameters", {"type": "object", "properties": {}})
@@ -151,7 +174,8 @@ def _build(doc: Document) -> Manifest:
         run_command=tuple(run["command"]),
         roles=frozenset(data["roles"]),
         file=doc.file,
-        examples=tuple(data.get("examples", [])),
+        examples=tuple(e if isinstance(e, str) else e["text"] for e in data.get("examples", [])),
+        shots=tuple(_shots(data)),
         patterns=tuple(re.compile(p) for p in data.get("patterns", [])),
         parameters=params,
         env=dict(run.get("env", {})),
@@ -160,6 +184,7 @@ def _build(doc: Document) -> Manifest:
         mounts=tuple(Mount(m["source"], m["target"]) for m in run.get("mounts", [])),
         reply_to=data.get("reply_to"),
         confirm=bool(data.get("confirm", False)),
+        explicit=data.get("invocation") == "explicit",
         retries=int(data.get("retries", 0)),
         retry_delay=parse_duration(data["retry_delay"]) if "retry_delay" in data else 0.0,
         fallback=data.get("fallback"),
@@ -183,6 +208,19 @@ def _schedules(data: dict) -> list[Schedule]:
         )
         for i, e in enumerate(entries)
     ]
+
+
+def _shots(data: dict) -> list[tuple[str, dict[str, Any]]]:
+    patterns = [re.compile(p) for p in data.get("patterns", [])]
+    shots = []
+    for example in data.get("examples", []):
+        if isinstance(example, dict):
+            shots.append((example["text"], dict(example["args"])))
+            continue
+        found = next((m for m in (p.search(example) for p in patterns) if m), None)
+        if found:
+            shots.append((example, {k: v for k, v in found.groupdict().items() if v is not None}))
+    return shots
 
 
 def load_file(path: Path, mount_names: set[str] | None = None) -> tuple[Manifest | None, list[Problem]]:

@@ -82,7 +82,14 @@ def handle(ctx: Context, msg: Message) -> list[Reply]:
         audit.record(ctx.db, msg.user, msg.conversation, "invalid_arguments", detail=str(exc))
         return [answer(msg, str(exc))]
     if found is None:
-        return _unknown(ctx, msg, roles, "I don't know how to do that.")
+        # Free text: understood among the skills this person may run, never the others.
+        understood = ctx.understanding.understand(text, rbac.runnable(ctx.cfg, roles, ctx.skills)) if ctx.understanding else None
+        if understood is None or understood.skill is None:
+            log.info("not understood: %r (%s)", text[:80], understood.note if understood else "no understanding stage")
+            return _unknown(ctx, msg, roles, "I don't know how to do that.")
+        detail = f"via {understood.via}: {understood.args} ({understood.note})"
+        audit.record(ctx.db, msg.user, msg.conversation, "routed", understood.skill.name, detail=detail)
+        return decide(ctx, msg, roles, understood.skill, understood.args)
     audit.record(ctx.db, msg.user, msg.conversation, "routed", found.skill.name, detail=f"via {found.via}: {found.args}")
     return decide(ctx, msg, roles, found.skill, found.args)
 

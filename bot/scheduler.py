@@ -30,6 +30,11 @@ class Fired:
     at: float  # when it was queued
 
 
+def pause_before_next_tick(now: float, longest: float = 1.0) -> float:
+    """Sleep until just after the next minute mark, but at most `longest` (so pauses and reloads are seen)."""
+    return min(longest, 60 - now % 60 + 0.002)
+
+
 def entries(skills: dict[str, Manifest]) -> list[tuple[Manifest, Schedule]]:
     return [(m, s) for m in skills.values() for s in m.schedules]
 

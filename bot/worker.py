@@ -23,7 +23,7 @@ def tail(text: str, lines: int = TAIL_LINES) -> str:
     return "\n".join(text.rstrip("\n").splitlines()[-lines:])
 
 
-def _result_reply(job: Job, state: JobState, result: RunResult | None, error: str = "") -> Reply:
+def _result_reply(job: Job, state: JobState, result: RunResult | None, error: str = "", limit: float = 0.0) -> Reply:
     head = f"job {job.id} {job.skill}"
     attempts = f" after {job.attempts} attempts" if job.attempts > 1 else ""
     if result is None:
@@ -31,7 +31,7 @@ def _result_reply(job: Job, state: JobState, result: RunResult | None, error: st
     elif state == JobState.SUCCEEDED:
         text, code = f"{head} done in {result.duration:.2f} s", result.output
     elif state == JobState.TIMED_OUT:
-        text, code = f"{head} timed out after {result.duration:.0f} s{attempts}; last output:", tail(result.output)
+        text, code = f"{head} timed out after {limit:g} s{attempts}; last output:", tail(result.output)
     else:
         text, code = f"{head} failed with exit code {result.exit_code}{attempts}; last lines:", tail(result.output)
     if result is not None and result.truncated:
@@ -98,7 +98,7 @@ def _end(ctx: Context, skill: Manifest | None, job: Job, attempt: int, result: R
         return  # cancelled, or re-queued after a lost lease: someone else answers
     audit.record(ctx.db, job.requester, job.conversation, "finished", job.skill, job.id, detail)
     job.attempts = attempt
-    outbox.put(ctx.db, f"job:{job.id}:0", _result_reply(job, state, result, error))
+    outbox.put(ctx.db, f"job:{job.id}:0", _result_reply(job, state, result, error, skill.timeout if skill else 0.0))
     if state != JobState.SUCCEEDED and skill is not None and skill.fallback and job.parent is None:
         start_fallback(ctx, job, skill, state, exit_code, output)
     ctx.notify()

@@ -25,6 +25,7 @@ PROBE = {
     "parameters": {"type": "object", "properties": {"script": {"type": "string"}}, "required": ["script"]},
     "run": {"image": images.BASE_IMAGE, "command": ["sh", "-c", "{script}"], "timeout": "3s"},
     "roles": ["operator"],
+    "invocation": "explicit",  # a shell snippet: only ever from `/probe script=…`, never from free text
 }
 
 
@@ -138,6 +139,16 @@ def bot_factory(podman_ready, config_path: Path) -> Iterator:
     yield make
     for bot in started:
         bot.stop()
+
+
+@pytest.fixture(scope="session")
+def models_dir() -> Path:
+    """The bundled models, installed (or verified) where `podbot models install` puts them by default."""
+    from bot import modelstore
+
+    path = config.load().model.dir
+    modelstore.install(path, lambda *_: None, lambda *_: None)
+    return path
 
 
 @pytest.fixture

@@ -56,7 +56,7 @@ def test_catch_up_policies_across_a_restart(bot_factory, tmp_path: Path) -> None
     for policy in ("skip", "once", "all"):
         add_manifest(tmp_path, probe_like(f"hourly_{policy}", "true", schedule=schedule("0 * * * *", policy)))
     first, _ = bot_factory(0, schedules=False)
-    t0 = minute_mark(time.time()) + 30
+    t0 = math.floor(time.time() / HOUR) * HOUR + 30  # half a minute past an hour mark
     scheduler.tick(first.ctx, t0)
     first.stop()
     restarted, _ = bot_factory(0, schedules=False)  # same data dir: schedules remember their last fire
