@@ -90,7 +90,11 @@ class NetworkAdapter:
                 self.connected.clear()
                 if was_connected:
                     delay = RETRY_FIRST
-                log.warning("%s: cannot connect (%s: %s); retrying in %.0f s", self.platform, type(exc).__name__, exc, delay)
+                log.warning(
+                    "%s: cannot connect (%s: %s); retrying in %.0f s",
+                    *(self.platform, type(exc).__name__, exc, delay),
+                    exc_info=log.isEnabledFor(logging.DEBUG),
+                )
             try:
                 await asyncio.wait_for(self.stopping.wait(), delay)
             except TimeoutError:

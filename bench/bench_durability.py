@@ -164,8 +164,7 @@ def outbox_drain(replies: int, conversations: int) -> None:
         backlog = outbox.count_pending(bot.db, ["console"])
         adapter.up = True
         started = time.monotonic()
-        for item in outbox.pending(bot.db, ["console"], limit=replies):
-            bot.db.execute("UPDATE outbox SET next_try = NULL WHERE id = ?", (item.id,))  # time the drain, not the backoff
+        bot.db.execute("UPDATE outbox SET next_try = NULL WHERE sent IS NULL")  # time the drain, not the backoff
         adapter.done.wait(600)
         took = time.monotonic() - started
         bot.stop()

@@ -25,7 +25,7 @@ from typing import Any
 
 import jsonschema
 
-from bot.llm import LocalModel, chatml, reply_start
+from bot.llm import ChatFormat, LocalModel
 from bot.manifest import Manifest
 from bot.router import coerce
 
@@ -69,11 +69,11 @@ def _render(skill: Manifest, args: dict[str, Any]) -> str:
     return json.dumps(values, ensure_ascii=False)
 
 
-def prefix(skill: Manifest) -> str:
+def prefix(chat: ChatFormat, skill: Manifest) -> str:
     """The fixed part of the skill's prompt; the model keeps it decoded between messages."""
-    turns = [chatml("system", f"{SYSTEM}\n\n{describe(skill)}")]
+    turns = [chat.turn("system", f"{SYSTEM}\n\n{describe(skill)}")]
     for text, args in skill.shots[:SHOTS]:
-        turns.append(chatml("user", f"Message: {text}") + chatml("assistant", _render(skill, args)))
+        turns.append(chat.turn("user", f"Message: {text}") + chat.turn("assistant", _render(skill, args)))
     return "".join(turns)
 
 
@@ -190,7 +190,10 @@ def fill(model: LocalModel, skill: Manifest, text: str, max_tokens: int) -> Fill
     re-ask changed no result on the eval set while adding a model call.
     """
     start = opening(skill)
-    after = "<|im_end|>\n" + reply_start() + start
-    raw = start + model.complete(prefix(skill), reply_start("user") + "Message: ", text, after, max_tokens, lambda out: complete_json(start + out))
+    chat = model.format
+    after = chat.end + chat.open("assistant") + start
+    raw = start + model.complete(
+        prefix(chat, skill), chat.open("user") + "Message: ", text, after, max_tokens, lambda out: complete_json(start + out)
+    )
     args, dropped = check(skill, parse(raw), text)
     return Filled(args, raw, dropped)

@@ -373,7 +373,8 @@ def eval_routing(obj: _Obj, file: Path, no_model: bool, show_all: bool) -> None:
                 line += f"  args {json.dumps(o.args, ensure_ascii=False)}" + ("" if o.args_ok else f" (expected {json.dumps(o.case.args)})")
             click.echo(line)
     summary = Table("measure", "result", title=f"{file} ({len(cases)} messages, model stage {'off' if no_model else 'on'})")
-    for label, (hit, total) in [("skill accuracy", report.skill), ("argument accuracy (right skill)", report.arguments), ("none recall", report.none)]:
+    shares = [("skill accuracy", report.skill), ("argument accuracy (right skill)", report.arguments), ("none recall", report.none)]
+    for label, (hit, total) in shares:
         summary.add_row(label, f"{hit}/{total} = {100 * hit / max(total, 1):.1f} %")
     summary.add_row("unauthorized runs", str(report.unauthorized))
     injections = sum(o.case.injection for o in report.outcomes)

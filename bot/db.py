@@ -54,7 +54,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     next_try REAL,
     last_error TEXT
 );
-CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(platform, sent);
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(sent, platform, conversation);
 CREATE TABLE IF NOT EXISTS grants (
     identity TEXT NOT NULL,
     role TEXT NOT NULL,

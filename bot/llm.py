@@ -9,8 +9,9 @@ prompt into a fraction of a second on two cores.
 The person's text is tokenized with special-token parsing off, so typing
 `<|im_end|>` or `<|im_start|>system` yields plain text tokens: it cannot
 close the turn it sits in or open a new one. The fixed parts are ours and
-are parsed with special tokens on (ChatML markers; gpt4all 2.8 does not read
-the chat template from the GGUF).
+are parsed with special tokens on. gpt4all 2.8 does not apply the chat
+template in the GGUF, so the turn markers are written here: ChatML (SmolLM2,
+Qwen2) or Llama 3's, chosen by what the GGUF's template uses.
 """
 
 from __future__ import annotations
@@ -20,19 +21,39 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+
+from bot.modelstore import gguf_strings
 
 N_BATCH = 128  # prompt tokens decoded per step; larger batches gained nothing on 2 cores
 # gpt4all substitutes %1 and %2 in templates; fixed text must never contain them as placeholders.
 _PLACEHOLDER = re.compile(r"%([12])(?![0-9])")
 
 
-def chatml(role: str, text: str) -> str:
-    return f"<|im_start|>{role}\n{text}<|im_end|>\n"
+@dataclass(frozen=True)
+class ChatFormat:
+    start: str  # opens a turn; {role} is replaced
+    end: str  # closes it
+
+    def open(self, role: str) -> str:
+        return self.start.format(role=role)
+
+    def turn(self, role: str, text: str) -> str:
+        return self.open(role) + text + self.end
 
 
-def reply_start(role: str = "assistant") -> str:
-    return f"<|im_start|>{role}\n"
+CHATML = ChatFormat("<|im_start|>{role}\n", "<|im_end|>\n")
+LLAMA3 = ChatFormat("<|start_header_id|>{role}<|end_header_id|>\n\n", "<|eot_id|>")
+
+
+def chat_format(path: Path) -> ChatFormat:
+    """The turn markers the GGUF's own chat template uses; ChatML when it has none we know."""
+    try:
+        template = gguf_strings(path, {"tokenizer.chat_template"}).get("tokenizer.chat_template", (0, ""))[1]
+    except (OSError, ValueError):
+        template = ""
+    return LLAMA3 if "<|start_header_id|>" in template else CHATML
 
 
 @contextmanager
@@ -64,6 +85,7 @@ class LocalModel:
 
         self.path = path
         self.context = context
+        self.format = chat_format(path)
         with _quiet_stderr():
             self._gpt = GPT4All(
                 path.name, model_path=str(path.parent), allow_download=False, n_threads=threads, n_ctx=context, device="cpu", verbose=False
@@ -107,7 +129,6 @@ class LocalModel:
                 raise TooLong(f"{len(text)} characters do not fit in a {self.context}-token context")
             self._llm.prompt_model(text, template, on_token, reset_context=False, special=False, **self._settings(max_tokens))
         return "".join(pieces)
-
 
 
 _loaded: dict[tuple[Path, int, int], LocalModel] = {}

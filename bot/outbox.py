@@ -39,6 +39,7 @@ class Pending:
     attempts: int = 0
     next_try: float = 0.0
     last_error: str = ""
+    created: float = 0.0
 
 
 def put(db: Database, key: str, reply: Reply) -> None:
@@ -48,26 +49,30 @@ def put(db: Database, key: str, reply: Reply) -> None:
     )
 
 
-def pending(db: Database, platforms: list[str], limit: int = 500) -> list[Pending]:
+_SELECT = "SELECT id, key, conversation, platform, thread, text, code, job_id, attempts, next_try, last_error, created FROM outbox"
+
+
+def _pending(r) -> Pending:
+    reply = Reply(r["conversation"], r["text"], r["code"], r["thread"], r["job_id"])
+    return Pending(r["id"], r["key"], reply, r["attempts"], r["next_try"] or 0.0, r["last_error"] or "", r["created"])
+
+
+def pending(db: Database, platforms: list[str], limit: int = 500, now: float | None = None) -> list[Pending]:
+    """Unsent replies for these platforms that may go now, oldest first.
+
+    A conversation whose oldest unsent reply waits for a retry is left out whole, so
+    its order holds and a long backlog there never hides other conversations' replies.
+    """
     if not platforms:
         return []
+    now = time.time() if now is None else now
     marks = ",".join("?" * len(platforms))
     rows = db.execute(
-        f"SELECT id, key, conversation, thread, text, code, job_id, attempts, next_try, last_error FROM outbox"
-        f" WHERE sent IS NULL AND platform IN ({marks}) ORDER BY id LIMIT ?",
-        (*platforms, limit),
+        f"{_SELECT} WHERE sent IS NULL AND platform IN ({marks}) AND conversation NOT IN"
+        " (SELECT conversation FROM outbox WHERE sent IS NULL AND next_try > ?) ORDER BY id LIMIT ?",
+        (*platforms, now, limit),
     ).fetchall()
-    return [
-        Pending(
-            r["id"],
-            r["key"],
-            Reply(r["conversation"], r["text"], r["code"], r["thread"], r["job_id"]),
-            r["attempts"],
-            r["next_try"] or 0.0,
-            r["last_error"] or "",
-        )
-        for r in rows
-    ]
+    return [_pending(r) for r in rows]
 
 
 def mark_sent(db: Database, outbox_id: int) -> None:
@@ -98,12 +103,9 @@ def deliver(db: Database, senders: dict, now: float | None = None) -> int:
     now = time.time() if now is None else now
     blocked: set[str] = set()
     sent = 0
-    for item in pending(db, list(senders)):
+    for item in pending(db, list(senders), now=now):
         conversation = item.reply.conversation
         if conversation in blocked:
-            continue
-        if item.next_try > now:
-            blocked.add(conversation)
             continue
         try:
             senders[item.reply.platform](item.reply)
@@ -117,24 +119,6 @@ def deliver(db: Database, senders: dict, now: float | None = None) -> int:
     return sent
 
 
-def all_pending(db: Database) -> list[tuple[Pending, str, float]]:
-    """Every unsent reply with its platform and age, oldest first (for `podbot outbox`)."""
-    rows = db.execute(
-        "SELECT id, key, conversation, platform, thread, text, code, job_id, attempts, next_try, last_error, created"
-        " FROM outbox WHERE sent IS NULL ORDER BY id"
-    ).fetchall()
-    return [
-        (
-            Pending(
-                r["id"],
-                r["key"],
-                Reply(r["conversation"], r["text"], r["code"], r["thread"], r["job_id"]),
-                r["attempts"],
-                r["next_try"] or 0.0,
-                r["last_error"] or "",
-            ),
-            r["platform"],
-            time.time() - r["created"],
-        )
-        for r in rows
-    ]
+def all_pending(db: Database) -> list[Pending]:
+    """Every unsent reply, oldest first (for `podbot outbox`)."""
+    return [_pending(r) for r in db.execute(f"{_SELECT} WHERE sent IS NULL ORDER BY id").fetchall()]

@@ -13,7 +13,7 @@ from bot.config import Config
 # An idle Huey worker polls SQLite with exponential backoff; a low ceiling keeps
 # the wait for a new job short without a busy loop.
 POLL_INITIAL = 0.005
-POLL_MAX = 0.05
+POLL_MAX = 0.01
 
 
 class JobQueue:

@@ -22,7 +22,6 @@ from typing import Any
 
 from bot import arguments, embed, llm
 from bot.config import ModelConfig
-from bot.llm import chatml, reply_start
 from bot.manifest import Manifest
 from bot.shortlist import Candidate, Index
 
@@ -114,11 +113,14 @@ class Understanding:
         timings: dict[str, float] = {}
         started = time.perf_counter()
         names = {s.name for s in allowed if not s.explicit}
-        candidates = tuple(self.index(encoder).rank(text, names, self.cfg.shortlist))
+        ranking = self.index(encoder).rank(text, names, self.cfg.shortlist)
+        candidates = tuple(ranking.candidates)
         timings["shortlist"] = time.perf_counter() - started
         if not candidates or candidates[0].score < self.cfg.none_below:
             best = f"; closest {candidates[0].skill.name} {candidates[0].score:.2f}" if candidates else ""
             return Understood(None, {}, NONE, candidates, timings, f"nothing close enough{best}")
+        if ranking.small_talk >= candidates[0].score:
+            return Understood(None, {}, NONE, candidates, timings, f"small talk ({ranking.small_talk:.2f})")
 
         model = self.model()
         top = candidates[0]
@@ -147,15 +149,15 @@ class Understanding:
     def choose(self, model: llm.LocalModel, text: str, skills: list[Manifest]) -> Manifest | None:
         """The model's pick among close candidates; anything but one of their names is none."""
         tools = "\n".join(f"- {s.name}: {s.description}" for s in skills) + f"\n- {NONE}: none of these"
+        chat = model.format
         answer = model.complete(
-            chatml("system", CHOOSE_SYSTEM),
-            reply_start("user") + f"Tools:\n{tools}\nMessage: ",
+            chat.turn("system", CHOOSE_SYSTEM),
+            chat.open("user") + f"Tools:\n{tools}\nMessage: ",
             text,
-            "<|im_end|>\n" + reply_start(),
+            chat.end + chat.open("assistant"),
             8,
             lambda out: "\n" in out,
         )
         words = answer.strip().split()
         picked = words[0].strip("`'\".,:") if words else NONE
         return next((s for s in skills if s.name == picked), None)
-

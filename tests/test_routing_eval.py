@@ -39,6 +39,7 @@ def test_routing_floors(tmp_path: Path, models_dir: Path) -> None:
 def test_eval_command_prints_the_table(tmp_path: Path, models_dir: Path) -> None:
     cases = tmp_path / "cases.yaml"
     cases.write_text(
+        "roles: {operator: ['console:olga']}\n"  # without it the default config makes every console user an admin
         "cases:\n"
         "  - {text: 'is /var full?', sender: 'console:uma', skill: disk_usage, args: {path: /var}}\n"
         "  - {text: 'tell me a joke', sender: 'console:uma', skill: none}\n"

@@ -76,8 +76,9 @@ def test_encoder_ranks_by_meaning_and_pads_correctly(models_dir: Path) -> None:
 
 def test_model_prefix_cache_and_inert_control_tokens(models_dir: Path) -> None:
     model = llm.load(models_dir / "SmolLM2-135M-Instruct.Q4_1.gguf", 2, 2048)
-    prefix = arguments.prefix(SKILLS["http_check"])
-    before, after = llm.reply_start("user") + "Message: ", "<|im_end|>\n" + llm.reply_start() + '{"url": "'
+    assert model.format == llm.CHATML  # read from the GGUF's chat template
+    prefix = arguments.prefix(model.format, SKILLS["http_check"])
+    before, after = model.format.open("user") + "Message: ", model.format.end + model.format.open("assistant") + '{"url": "'
     first = model.complete(prefix, before, "is https://acme.io up?", after, 24, arguments.complete_json)
     model._prefix = None  # forget the cache: decoding the prefix afresh must give the same answer
     assert model.complete(prefix, before, "is https://acme.io up?", after, 24, arguments.complete_json) == first
@@ -137,7 +138,10 @@ def test_example_arguments_are_checked(tmp_path: Path) -> None:
         "parameters: {type: object, properties: {path: {type: string}}}\nrun: {image: x, command: [ls, '{path}']}\nroles: [user]\n"
     )
     messages = [p.message for p in load_file(path)[1]]
-    assert messages == ["example args: path '/etc' does not appear in the example's text", "example args: 'nope' is not a declared parameter"]
+    assert messages == [
+        "example args: path '/etc' does not appear in the example's text",
+        "example args: 'nope' is not a declared parameter",
+    ]
 
 
 @pytest.fixture

@@ -1,0 +1,157 @@
+"""The Discord adapter with the real discord.py against a fake Discord (REST + gateway), real containers behind it."""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import adapters
+from adapters.discord import DiscordAdapter, DiscordSettings
+from bot import config
+from bot.app import Bot
+from tests.conftest import write_config
+from tests.fake_discord import CHANNEL, FakeDiscord
+from tests.fake_http import WAIT
+
+TOKEN = "MTAxMDEwMTAxMA.fake.discord-test-token"
+ADMIN, OPERATOR, USER = 901, 111, 222
+DM = 7001  # any channel but CHANNEL is a DM in the fake
+NO_PINGS = {"parse": []}
+MESSAGE_CONTENT = 1 << 15
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeDiscord]:
+    server = FakeDiscord(TOKEN).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def discord_bot(podman_ready, fake: FakeDiscord, tmp_path_factory) -> Iterator[tuple[Bot, DiscordAdapter]]:
+    logs = Path(tempfile.mkdtemp(prefix="podbot-logs-"))
+    logs.chmod(0o755)
+    platforms = {"discord": {"api_base_url": fake.api_url, "gateway_url": fake.gateway_url, "message_content_intent": True}}
+    roles = {"admin": [f"discord:{ADMIN}"], "operator": [f"discord:{OPERATOR}"]}
+    path = write_config(tmp_path_factory.mktemp("discord"), logs, roles=roles, platforms=platforms)
+    bot = Bot(config.load(str(path), environ={}))
+    [adapter] = adapters.configured(bot.cfg, environ={"DISCORD_BOT_TOKEN": TOKEN})
+    bot.add_adapter(adapter)
+    bot.start(2)
+    adapter.start(bot)
+    assert adapter.connected.wait(WAIT), adapter.error
+    yield bot, adapter
+    adapter.stop()
+    bot.stop()
+    shutil.rmtree(logs, ignore_errors=True)
+
+
+def job_of(text: str) -> str:
+    return re.search(r"job (\d+) queued", text).group(1)
+
+
+def answered(fake: FakeDiscord, message_id: int) -> dict:
+    """The bot's first answer to message `message_id` (it replies to it)."""
+    return fake.wait_for("message", lambda d: d["reference"] == message_id)[0]
+
+
+def result(fake: FakeDiscord, what: str, match, ack: str) -> dict:
+    job = job_of(ack)
+    return fake.wait_for(what, lambda d: match(d) and d["content"].startswith(f"job {job} ") and "queued" not in d["content"])[0]
+
+
+def test_a_mention_runs_a_skill_and_the_result_comes_back_in_the_channel(discord_bot, fake: FakeDiscord) -> None:
+    assert fake.wait_for("identify")[0]["intents"] & MESSAGE_CONTENT
+    asked = fake.message(CHANNEL, USER, "say hello", mention=True)
+    ack = answered(fake, asked)
+    assert "queued: say text=hello" in ack["content"] and ack["channel_id"] == CHANNEL and ack["mentions"] == NO_PINGS
+    done = result(fake, "message", lambda d: d["channel_id"] == CHANNEL, ack["content"])
+    assert done["content"].endswith("```\nhello\n```") and done["mentions"] == NO_PINGS
+    assert fake.recorded("typing", lambda d: d["channel_id"] == CHANNEL), "no typing indicator while the job ran"
+
+    ack = answered(fake, fake.message(DM, USER, "df /"))
+    assert "Filesystem" in result(fake, "message", lambda d: d["channel_id"] == DM, ack["content"])["content"]
+
+
+def test_slash_commands_are_synced_typed_and_followed_up(discord_bot, fake: FakeDiscord) -> None:
+    commands = {c["name"]: c for c in fake.wait_for("commands")[0]["commands"]}
+    assert {"help", "skills", "jobs", "job", "say", "disk_usage", "tail_log", "probe"} <= set(commands)
+    [text] = commands["say"]["options"]
+    assert (text["name"], text["type"], text["required"], text["max_length"]) == ("text", 3, True, 500)
+    lines = next(o for o in commands["tail_log"]["options"] if o["name"] == "lines")
+    assert (lines["type"], lines["required"], lines["min_value"], lines["max_value"]) == (4, False, 1, 1000)
+    assert commands["job"]["options"][0]["required"] and not commands["jobs"]["options"][0]["required"]
+
+    token = fake.slash(CHANNEL, OPERATOR, "say", text="from a slash command")
+    [ack] = fake.wait_for("followup", lambda d: d["token"] == token)
+    assert fake.recorded("callback", lambda d: token.endswith(d["id"]))[0]["type"] == 5  # deferred: "thinking…"
+    assert result(fake, "followup", lambda d: d["token"] == token, ack["content"])["content"].endswith("```\nfrom a slash command\n```")
+
+    token = fake.slash(DM, ADMIN, "jobs", args="all")
+    [answer] = fake.wait_for("followup", lambda d: d["token"] == token)
+    assert answer["content"].startswith("Latest ") and f"discord:{OPERATOR}" in answer["content"]
+    token = fake.slash(DM, OPERATOR, "disk_usage")
+    [ack] = fake.wait_for("followup", lambda d: d["token"] == token)
+    assert "disk\\_usage path=/" in ack["content"]
+
+
+def test_a_user_without_the_role_is_denied(discord_bot, fake: FakeDiscord) -> None:
+    token = fake.slash(CHANNEL, USER, "probe", script="id")
+    [answer] = fake.wait_for("followup", lambda d: d["token"] == token)
+    assert answer["content"].startswith("Denied: probe needs the role admin, operator; you have user.")
+
+
+def test_guild_channels_answer_mentions_and_replies_dms_answer_everything(discord_bot, fake: FakeDiscord) -> None:
+    ignored = fake.message(CHANNEL, USER, "say not for the bot")
+    replied = fake.message(CHANNEL, USER, "say to the bot", reply_to_bot=True)
+    assert "queued: say text=to the bot" in answered(fake, replied)["content"]
+    assert "queued: say text=in a dm" in answered(fake, fake.message(DM + 1, USER, "say in a dm"))["content"]
+    # Gateway events are handled in order: the first message was seen and passed over.
+    assert not fake.recorded("message", lambda d: d["reference"] == ignored)
+
+
+def test_long_output_is_split_on_lines_in_escaped_blocks(discord_bot, fake: FakeDiscord) -> None:
+    channel = DM + 2
+    script = 'for i in $(seq 1 700); do echo "line $i @everyone **bold** \\`\\`\\` done"; done'
+    ack = answered(fake, fake.message(channel, OPERATOR, f"/probe script='{script}'"))
+    fake.wait_for("message", lambda d: d["channel_id"] == channel and "line 700 " in d["content"])
+    posts = fake.recorded("message", lambda d: d["channel_id"] == channel)
+    posts = posts[posts.index(result(fake, "message", lambda d: d["channel_id"] == channel, ack["content"])) :]
+    assert len(posts) > 2 and all(len(p["content"]) <= 2000 and p["mentions"] == NO_PINGS for p in posts)
+    blocks = [b for p in posts for b in re.findall(r"```\n(.*?)\n```", p["content"], re.S)]
+    assert "\n".join(blocks).replace("\u200b", "").split("\n") == [f"line {i} @everyone **bold** ``` done" for i in range(1, 701)]
+
+
+def test_replies_wait_out_refusals_and_arrive_in_order(discord_bot, fake: FakeDiscord) -> None:
+    channel = DM + 3
+    fake.refuse(1.5, 429)
+    for word in ("one", "two", "three"):
+        fake.message(channel, OPERATOR, f"say {word}")
+    fake.wait_for("message", lambda d: d["channel_id"] == channel and "done in" in d["content"], count=3)
+    fake.refuse(1.0, 500)
+    fake.message(channel, OPERATOR, "say four")
+    fake.wait_for("message", lambda d: d["channel_id"] == channel and "\nfour\n" in d["content"])
+    texts = [d["content"] for d in fake.recorded("message", lambda d: d["channel_id"] == channel)]
+    assert len(texts) == len(set(texts)) == 8, texts
+    acks = [t for t in texts if "queued" in t]
+    assert [a.split(": ", 1)[1] for a in acks] == ["say text=one", "say text=two", "say text=three", "say text=four"]
+    for ack in acks:
+        done = next(t for t in texts if t.startswith(f"job {job_of(ack)} say done"))
+        assert texts.index(ack) < texts.index(done)
+
+
+def test_a_bad_token_is_a_clear_error_that_never_shows_the_token(podman_ready, fake: FakeDiscord, caplog) -> None:
+    settings = DiscordSettings(api_base_url=fake.api_url, gateway_url=fake.gateway_url)
+    adapter = DiscordAdapter(settings, "MTAx.wrong.discord-token")
+    bot = Bot(config.load(environ={"PODBOT_DATA_DIR": tempfile.mkdtemp(prefix="podbot-badtoken-")}))
+    with caplog.at_level(logging.DEBUG):
+        adapter.start(bot)
+        assert adapter.finished.wait(WAIT)
+    assert adapter.error == "Discord rejected the bot token (DISCORD_BOT_TOKEN); copy it again from the developer portal's Bot page"
+    assert "wrong.discord-token" not in caplog.text
