@@ -23,11 +23,20 @@ if [ "$(id -u)" = 0 ]; then
         apt-get update -qq
         apt-get install -y -qq --no-install-recommends $missing >/dev/null
     fi
+    # Rootless containers with network (slirp4netns) open /dev/net/tun as the owner;
+    # Debian's default mode is 0666, some sandboxes ship 0600.
+    if [ -c /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then
+        say "making /dev/net/tun usable by rootless containers (mode 0666, Debian's default)"
+        chmod 0666 /dev/net/tun
+    fi
 else
     problems=""
     command -v podman >/dev/null || problems="$problems\n  podman (with runc uidmap slirp4netns fuse-overlayfs)"
     [ -x /bin/busybox ] || problems="$problems\n  a static busybox at /bin/busybox (Debian: busybox-static)"
     grep -q "^$(id -un):" /etc/subuid 2>/dev/null || problems="$problems\n  a subordinate id range for $(id -un) in /etc/subuid and /etc/subgid"
+    if [ ! -w /dev/net/tun ]; then
+        echo "note: /dev/net/tun is not writable by $(id -un): skills that ask for network (http_check, dns_lookup) will fail until root runs chmod 0666 /dev/net/tun" >&2
+    fi
     if [ -n "$problems" ]; then
         printf "podbot needs, and this machine lacks:$problems\nAsk root to install them, or run ./setup.sh as root.\n" >&2
         exit 1

@@ -26,7 +26,9 @@ def configured(cfg: Config, environ: dict[str, str] | None = None) -> list:
         from adapters.telegram import TelegramAdapter, TelegramSettings
 
         found.append(
-            TelegramAdapter(TelegramSettings.from_config(settings["telegram"]), secrets["TELEGRAM_BOT_TOKEN"], secrets.get("TELEGRAM_WEBHOOK_SECRET"))
+            TelegramAdapter(
+                TelegramSettings.from_config(settings["telegram"]), secrets["TELEGRAM_BOT_TOKEN"], secrets.get("TELEGRAM_WEBHOOK_SECRET")
+            )
         )
     if enabled["slack"] and "SLACK_BOT_TOKEN" in secrets:
         from adapters.slack import SlackAdapter, SlackSettings
@@ -34,7 +36,9 @@ def configured(cfg: Config, environ: dict[str, str] | None = None) -> list:
         slack = SlackSettings.from_config(settings["slack"])
         needs = "SLACK_APP_TOKEN" if slack.mode == "socket" else "SLACK_SIGNING_SECRET"
         if needs in secrets:
-            found.append(SlackAdapter(slack, secrets["SLACK_BOT_TOKEN"], secrets.get("SLACK_APP_TOKEN"), secrets.get("SLACK_SIGNING_SECRET")))
+            found.append(
+                SlackAdapter(slack, secrets["SLACK_BOT_TOKEN"], secrets.get("SLACK_APP_TOKEN"), secrets.get("SLACK_SIGNING_SECRET"))
+            )
         else:
             log.error("slack: SLACK_BOT_TOKEN is set but %s is not (%s mode needs it); Slack stays off", needs, slack.mode)
     if enabled["discord"] and "DISCORD_BOT_TOKEN" in secrets:

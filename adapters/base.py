@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import inspect
 import logging
 import threading
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 from adapters import format
@@ -43,6 +45,8 @@ class NetworkAdapter:
         self.finished = threading.Event()  # the adapter's thread has ended (stopped, or gave up)
         self.error: str | None = None  # why it gave up, when it did
         self.stopping = asyncio.Event()
+        self._inbox: asyncio.Queue[Message | Awaitable[Message | None]] = asyncio.Queue()
+        self._drainer: asyncio.Task | None = None  # hands the inbox to the pipeline, one message at a time
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._sent_parts: dict[Reply, int] = {}  # replies cut short by a failure: how many messages already went out
@@ -58,8 +62,11 @@ class NetworkAdapter:
         self._thread.start()
 
     def stop(self, timeout: float = 15.0) -> None:
-        if self._loop is not None and not self.finished.is_set():
-            self._loop.call_soon_threadsafe(self.stopping.set)
+        if self._loop is not None and not self._loop.is_closed():
+            try:
+                self._loop.call_soon_threadsafe(self.stopping.set)
+            except RuntimeError:  # the loop closed in between: the adapter has ended anyway
+                pass
         if self._thread is not None:
             self._thread.join(timeout)
 
@@ -68,14 +75,18 @@ class NetworkAdapter:
         asyncio.set_event_loop(self._loop)
         try:
             self._loop.run_until_complete(self._supervise())
-            if self._ticker is not None:
-                self._ticker.cancel()
-                self._loop.run_until_complete(asyncio.gather(self._ticker, return_exceptions=True))
         finally:
             self.connected.clear()
+            # End what the SDK left running (e.g. tasks of a client that never connected) before the loop goes.
+            left = asyncio.all_tasks(self._loop)
+            for task in left:
+                task.cancel()
+            self._loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+            self._loop.close()
             self.finished.set()
 
     async def _supervise(self) -> None:
+        self._drainer = asyncio.create_task(self._drain_inbox())
         delay = RETRY_FIRST
         while not self.stopping.is_set():
             try:
@@ -110,13 +121,26 @@ class NetworkAdapter:
 
     # --- inbound: platform event -> pipeline ---
 
-    async def deliver(self, msg: Message) -> None:
-        """Hand a message to the pipeline without blocking this loop; its replies come back through the outbox."""
+    def deliver(self, msg: Message | Awaitable[Message | None]) -> None:
+        """Queue a message (or a coroutine that completes one) for the pipeline, in the order events arrived.
+
+        SDKs run their handlers as concurrent tasks (discord.py, Bolt), so two
+        messages sent a moment apart could otherwise reach the pipeline swapped.
+        """
+        self._inbox.put_nowait(msg)
+
+    async def _drain_inbox(self) -> None:
         assert self.bot is not None
-        try:
-            await asyncio.get_running_loop().run_in_executor(None, self.bot.receive, msg)
-        except Exception:
-            log.exception("%s: the pipeline failed on a message from %s", self.platform, msg.user)
+        loop = asyncio.get_running_loop()
+        while True:
+            item = await self._inbox.get()
+            try:
+                msg = await item if inspect.isawaitable(item) else item
+                if msg is not None:
+                    # bot.receive is synchronous (SQLite); off this loop, so the SDK keeps its heartbeats.
+                    await loop.run_in_executor(None, self.bot.receive, msg)
+            except Exception:
+                log.exception("%s: the pipeline failed on an incoming message", self.platform)
 
     # --- outbound: outbox thread -> platform ---
 

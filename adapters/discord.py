@@ -103,7 +103,9 @@ class DiscordAdapter(NetworkAdapter):
             await client.login(self._token)
         except discord.LoginFailure:
             await client.close()
-            raise AuthError("Discord rejected the bot token (DISCORD_BOT_TOKEN); copy it again from the developer portal's Bot page") from None
+            raise AuthError(
+                "Discord rejected the bot token (DISCORD_BOT_TOKEN); copy it again from the developer portal's Bot page"
+            ) from None
         self._client = client
         connection = asyncio.create_task(client.connect(reconnect=True))
         try:
@@ -174,7 +176,7 @@ class DiscordAdapter(NetworkAdapter):
         await interaction.response.defer(thinking=True)  # within Discord's 3 s; the answers are follow-ups
         self._interactions = {key: i for key, i in self._interactions.items() if not i.is_expired()}
         self._interactions[str(interaction.id)] = interaction
-        await self.deliver(
+        self.deliver(
             Message(
                 platform=self.platform,
                 conversation=f"discord:{interaction.channel_id}",
@@ -200,7 +202,7 @@ class DiscordAdapter(NetworkAdapter):
         if not (direct or mentioned or replied):
             return
         text = re.sub(rf"<@!?{me.id}>", " ", message.content)
-        await self.deliver(
+        self.deliver(
             Message(
                 platform=self.platform,
                 conversation=f"discord:{message.channel.id}",
@@ -251,7 +253,9 @@ def skill_options(manifest: Manifest) -> list[Option]:
             continue
         kind = prop.get("type")
         annotation: Any = _TYPES.get(kind, str)
-        low, high = (prop.get("minimum"), prop.get("maximum")) if kind in ("integer", "number") else (prop.get("minLength"), prop.get("maxLength"))
+        low, high = (
+            (prop.get("minimum"), prop.get("maximum")) if kind in ("integer", "number") else (prop.get("minLength"), prop.get("maxLength"))
+        )
         if low is not None or high is not None:
             cast = float if kind == "number" else int
             annotation = app_commands.Range[annotation, None if low is None else cast(low), None if high is None else cast(high)]

@@ -12,9 +12,10 @@ Identities are `slack:<team id>:<user id>`, conversations `slack:<channel id>`.
 from __future__ import annotations
 
 import html
+import logging
 import re
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -28,6 +29,8 @@ from adapters.base import AuthError, NetworkAdapter
 from bot.commands import COMMANDS
 from bot.models import Message, Reply
 from bot.outbox import RetryLater
+
+log = logging.getLogger(__name__)
 
 _AUTH_ERRORS = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired", "not_allowed_token_type"}
 _LINK = re.compile(r"<([^<>|]+)(?:\|[^<>]*)?>")
@@ -100,12 +103,12 @@ class SlackAdapter(NetworkAdapter):
             await self._serve_socket(app, f"{auth['user']} in {auth['team']} (socket mode)")
 
     async def _serve_socket(self, app: AsyncApp, who: str) -> None:
-        handler = AsyncSocketModeHandler(app, self._app_token)
         # The SDK retries a refused apps.connections.open forever; ask once ourselves so a bad app token is a clear error.
         try:
             opened = await app.client.apps_connections_open(app_token=self._app_token)
         except SlackApiError as exc:
             raise _auth_error(exc, "app-level token (SLACK_APP_TOKEN, scope connections:write)") from None
+        handler = AsyncSocketModeHandler(app, self._app_token)  # starts tasks at once: only create it to use it
         handler.client.wss_uri = opened["url"]
         try:
             await handler.connect_async()
@@ -131,30 +134,28 @@ class SlackAdapter(NetworkAdapter):
     # --- inbound ---
 
     async def _on_mention(self, event: dict, body: dict) -> None:
-        await self._deliver(event, body, direct=False)
+        self._deliver(event, body, direct=False)
 
     async def _on_message(self, event: dict, body: dict) -> None:
         # Channel messages arrive as app_mention; here only people's own new direct messages count.
         if event.get("channel_type") == "im" and not event.get("subtype") and not event.get("bot_id"):
-            await self._deliver(event, body, direct=True)
+            self._deliver(event, body, direct=True)
 
-    async def _deliver(self, event: dict, body: dict, direct: bool) -> None:
+    def _deliver(self, event: dict, body: dict, direct: bool) -> None:
         if "user" not in event:
             return
         team = event.get("team") or body.get("team_id", "")
         channel, ts = event["channel"], event["ts"]
-        await self.deliver(
-            Message(
-                platform=self.platform,
-                conversation=f"slack:{channel}",
-                user=f"slack:{team}:{event['user']}",
-                text=self._plain(event.get("text", "")),
-                user_name=await self._name(event["user"]),
-                thread=event.get("thread_ts") or ts,
-                is_direct=direct,
-                message_id=f"{channel}:{ts}",
-            )
+        message = Message(
+            platform=self.platform,
+            conversation=f"slack:{channel}",
+            user=f"slack:{team}:{event['user']}",
+            text=self._plain(event.get("text", "")),
+            thread=event.get("thread_ts") or ts,
+            is_direct=direct,
+            message_id=f"{channel}:{ts}",
         )
+        self.deliver(self._named(message, event["user"]))
 
     async def _on_command(self, ack, command: dict) -> None:
         await ack()  # within Slack's 3 s; the answers follow through the outbox
@@ -163,18 +164,17 @@ class SlackAdapter(NetworkAdapter):
             self._hooks = {key: hook for key, hook in self._hooks.items() if hook.usable()}
             self._hooks[thread] = _ResponseUrl(command["response_url"], time.monotonic())
         channel = command["channel_id"]
-        await self.deliver(
-            Message(
-                platform=self.platform,
-                conversation=f"slack:{channel}",
-                user=f"slack:{command['team_id']}:{command['user_id']}",
-                text=self._command_text(command.get("text", "")),
-                user_name=await self._name(command["user_id"]) or command.get("user_name", ""),
-                thread=thread,
-                is_direct=channel.startswith("D"),
-                message_id=command["trigger_id"],
-            )
+        message = Message(
+            platform=self.platform,
+            conversation=f"slack:{channel}",
+            user=f"slack:{command['team_id']}:{command['user_id']}",
+            text=self._command_text(command.get("text", "")),
+            user_name=command.get("user_name", ""),
+            thread=thread,
+            is_direct=channel.startswith("D"),
+            message_id=command["trigger_id"],
         )
+        self.deliver(self._named(message, command["user_id"]))
 
     def _command_text(self, text: str) -> str:
         """`/podbot jobs all` -> `/jobs all`, `/podbot say hi` -> `/say hi`, `/podbot df /` -> `df /`, `/podbot` -> `/help`."""
@@ -193,14 +193,15 @@ class SlackAdapter(NetworkAdapter):
         text = _LINK.sub(lambda m: m.group(0) if m.group(1)[0] in "@#!" else m.group(1), text)
         return " ".join(html.unescape(text).split())
 
-    async def _name(self, user: str) -> str:
+    async def _named(self, message: Message, user: str) -> Message:
+        """The message with the person's display name (Slack events carry only ids); looked up in the inbox's turn, so order holds."""
         if user not in self._names and self._client is not None:
             try:
                 info = (await self._client.users_info(user=user))["user"]
                 self._names[user] = info.get("profile", {}).get("display_name") or info.get("real_name") or info.get("name", "")
-            except SlackApiError:
-                return ""  # a name is nice to have; the message still counts
-        return self._names.get(user, "")
+            except Exception as exc:  # a name is nice to have; the message still counts
+                log.info("slack: no display name for %s (%s)", user, exc)
+        return replace(message, user_name=self._names.get(user) or message.user_name)
 
     # --- outbound ---
 

@@ -112,14 +112,14 @@ class TelegramAdapter(NetworkAdapter):
         # CommandHandler already left out commands addressed to other bots (/help@otherbot).
         message = update.effective_message
         if message is not None and message.text:
-            await self._deliver(update, message.text)
+            self._deliver(update, message.text)
 
     async def _on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message, chat = update.effective_message, update.effective_chat
         if message is None or chat is None or not message.text:
             return
         if chat.type == ChatType.PRIVATE:
-            await self._deliver(update, message.text)
+            self._deliver(update, message.text)
             return
         me = context.bot
         mention = f"@{me.username}"
@@ -132,13 +132,13 @@ class TelegramAdapter(NetworkAdapter):
         replied = replied and message.reply_to_message.from_user.id == me.id
         if mentioned or replied:
             text = re.sub(re.escape(mention), " ", message.text, flags=re.IGNORECASE)
-            await self._deliver(update, " ".join(text.split()))
+            self._deliver(update, " ".join(text.split()))
 
-    async def _deliver(self, update: Update, text: str) -> None:
+    def _deliver(self, update: Update, text: str) -> None:
         message, chat, user = update.effective_message, update.effective_chat, update.effective_user
         if message is None or chat is None or user is None:
             return
-        await self.deliver(
+        self.deliver(
             Message(
                 platform=self.platform,
                 conversation=f"telegram:{chat.id}",

@@ -76,7 +76,9 @@ class FakeDiscord(FakeServer):
         async def commands(request: web.Request) -> web.Response:
             body = await request.json()
             self.record("commands", {"guild": request.match_info.get("guild"), "commands": body})
-            synced = [{**c, "id": str(self._snowflake()), "application_id": str(APP), "version": "1", "type": c.get("type", 1)} for c in body]
+            synced = [
+                {**c, "id": str(self._snowflake()), "application_id": str(APP), "version": "1", "type": c.get("type", 1)} for c in body
+            ]
             return _json(synced)
 
         @api.post("/api/v10/channels/{channel}/messages")
@@ -86,7 +88,10 @@ class FakeDiscord(FakeServer):
             body = await request.json()
             channel = int(request.match_info["channel"])
             reference = (body.get("message_reference") or {}).get("message_id")
-            self.record("message", {"channel_id": channel, "content": body["content"], "reference": reference, "mentions": body.get("allowed_mentions")})
+            self.record(
+                "message",
+                {"channel_id": channel, "content": body["content"], "reference": reference, "mentions": body.get("allowed_mentions")},
+            )
             return _json(self._message(channel, BOT, body["content"]))
 
         @api.post("/api/v10/channels/{channel}/typing")
@@ -106,7 +111,9 @@ class FakeDiscord(FakeServer):
             if refused := self._refusal():
                 return refused
             body = await request.json()
-            self.record("followup", {"token": request.match_info["token"], "content": body["content"], "mentions": body.get("allowed_mentions")})
+            self.record(
+                "followup", {"token": request.match_info["token"], "content": body["content"], "mentions": body.get("allowed_mentions")}
+            )
             return _json(self._message(CHANNEL, BOT, body["content"]))
 
         app.add_routes(api)
@@ -175,7 +182,11 @@ class FakeDiscord(FakeServer):
             extra["mentions"] = [BOT]
         if reply_to_bot:
             earlier = self._message(channel, BOT, "an earlier answer")
-            extra |= {"type": 19, "message_reference": {"message_id": earlier["id"], "channel_id": str(channel)}, "referenced_message": earlier}
+            extra |= {
+                "type": 19,
+                "message_reference": {"message_id": earlier["id"], "channel_id": str(channel)},
+                "referenced_message": earlier,
+            }
         message = self._message(channel, author, content, **extra)
         if "guild_id" in message:
             message["member"] = {"roles": [], "joined_at": message["timestamp"], "deaf": False, "mute": False, "nick": None, "flags": 0}
@@ -192,7 +203,11 @@ class FakeDiscord(FakeServer):
         interaction |= {"version": 1, "channel_id": str(channel), "app_permissions": "0", "locale": "en-US", "entitlements": []}
         interaction |= {"attachment_size_limit": 8 << 20}
         if channel == CHANNEL:
-            interaction |= {"guild_id": str(GUILD), "guild_locale": "en-US", "channel": {"id": str(channel), "type": 0, "guild_id": str(GUILD)}}
+            interaction |= {
+                "guild_id": str(GUILD),
+                "guild_locale": "en-US",
+                "channel": {"id": str(channel), "type": 0, "guild_id": str(GUILD)},
+            }
             interaction["member"] = {"user": user(user_id), "roles": [], "joined_at": "2024-01-01T00:00:00+00:00", "deaf": False}
             interaction["member"] |= {"mute": False, "permissions": "0", "flags": 0}
         else:

@@ -71,6 +71,7 @@ class FakeServer:
     # --- what the fake was sent ---
 
     def record(self, what: str, details: dict[str, Any]) -> None:
+        details = {**details, "at": time.perf_counter()}  # when it arrived, for the benchmark
         with self._changed:
             self.records.append((what, details))
             self._changed.notify_all()

@@ -62,7 +62,14 @@ class FakeSlack(FakeServer):
     # --- Web API methods ---
 
     def api_auth_test(self, data: dict) -> dict:
-        return {"url": "https://acme.slack.invalid/", "team": "Acme", "user": "podbot", "team_id": TEAM, "user_id": BOT_USER, "bot_id": BOT_ID}
+        return {
+            "url": "https://acme.slack.invalid/",
+            "team": "Acme",
+            "user": "podbot",
+            "team_id": TEAM,
+            "user_id": BOT_USER,
+            "bot_id": BOT_ID,
+        }
 
     def api_apps_connections_open(self, data: dict) -> dict:
         return {"url": f"ws://127.0.0.1:{self.port}/link?ticket={uuid.uuid4()}"}
@@ -128,7 +135,13 @@ class FakeSlack(FakeServer):
 
     def message(self, channel: str, user: str, text: str, thread_ts: str | None = None) -> dict:
         """The event of `user` writing `text`: an app_mention in a channel (C…), a message in a DM (D…)."""
-        event: dict[str, Any] = {"user": user, "text": text, "ts": f"{int(time.time())}.{next(self._ts):06d}", "channel": channel, "team": TEAM}
+        event: dict[str, Any] = {
+            "user": user,
+            "text": text,
+            "ts": f"{int(time.time())}.{next(self._ts):06d}",
+            "channel": channel,
+            "team": TEAM,
+        }
         if channel.startswith("D"):
             event |= {"type": "message", "channel_type": "im"}
         elif f"<@{BOT_USER}>" in text:

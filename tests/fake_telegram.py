@@ -105,7 +105,13 @@ class FakeTelegram(FakeServer):
             "entities": _entities(text),
         }
         if reply_to_bot:
-            message["reply_to_message"] = {"message_id": 1, "date": int(time.time()), "chat": _chat(chat_id, chat_type), "from": BOT, "text": "…"}
+            message["reply_to_message"] = {
+                "message_id": 1,
+                "date": int(time.time()),
+                "chat": _chat(chat_id, chat_type),
+                "from": BOT,
+                "text": "…",
+            }
 
         async def push() -> None:
             assert self._new_update is not None

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import html
+import json
 import logging
 import re
 import shutil
+import socket
 import tempfile
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -157,3 +161,41 @@ def test_a_bad_token_is_a_clear_error_that_never_shows_the_token(podman_ready, f
     assert f"telegram: {adapter.error}; this adapter is off until podbot restarts" in caplog.text
     with pytest.raises(ConnectionError, match="telegram is not connected: Telegram rejected"):
         adapter.send(Reply("telegram:1", "hello"))
+
+
+def test_webhook_mode_takes_updates_that_carry_the_secret(podman_ready, fake: FakeTelegram, tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/hook"
+    settings = TelegramSettings(
+        base_url=fake.base_url, mode="webhook", webhook_url=url, webhook_listen="127.0.0.1", webhook_port=port, webhook_path="hook"
+    )
+    adapter = TelegramAdapter(settings, TOKEN, "webhook-secret-123")
+    bot = Bot(config.load(environ={"PODBOT_DATA_DIR": str(tmp_path / "data")}))
+    bot.add_adapter(adapter)
+    bot.start(0)
+    adapter.start(bot)
+    try:
+        assert adapter.connected.wait(WAIT), adapter.error
+        assert fake.wait_for("webhook")[0]["url"] == url
+        chat = 4242
+        update = {"update_id": 1, "message": {"message_id": 5, "date": 0, "chat": {"id": chat, "type": "private"}, "text": "/whoami"}}
+        update["message"]["from"] = {"id": chat, "is_bot": False, "first_name": "Hook"}
+        update["message"]["entities"] = [{"type": "bot_command", "offset": 0, "length": 7}]
+        assert post_json(url, update, {"X-Telegram-Bot-Api-Secret-Token": "wrong"}) == 403
+        assert post_json(url, update, {"X-Telegram-Bot-Api-Secret-Token": "webhook-secret-123"}) == 200
+        [answer] = fake.wait_for("send", lambda d: d["chat_id"] == chat)
+        assert answer["text"].startswith(f"You are telegram:{chat} (Hook)")
+    finally:
+        adapter.stop()
+        bot.stop()
+
+
+def post_json(url: str, body: dict, headers: dict) -> int:
+    request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json", **headers}, method="POST")
+    try:
+        with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(request, timeout=30) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
