@@ -29,7 +29,7 @@ from adapters.base import AuthError, NetworkAdapter
 from bot.commands import COMMANDS
 from bot.manifest import Manifest
 from bot.models import Message, Reply
-from bot.outbox import RetryLater
+from bot.outbox import RetryLater, Undeliverable
 
 log = logging.getLogger(__name__)
 
@@ -231,6 +231,8 @@ class DiscordAdapter(NetworkAdapter):
             await self._client.get_partial_messageable(_channel_id(reply)).send(text, allowed_mentions=NO_PINGS, reference=reference)
         except discord.RateLimited as exc:
             raise RetryLater(exc.retry_after, "Discord rate limit") from exc
+        except (discord.Forbidden, discord.NotFound) as exc:  # no access to the channel, or it is gone
+            raise Undeliverable(f"Discord: {exc.status} {exc.text}") from exc
         except discord.HTTPException as exc:
             if exc.status == 429:  # discord.py gave up after its own retries
                 raise RetryLater(1.0, "Discord rate limit") from exc

@@ -28,10 +28,12 @@ from adapters import credentials, format
 from adapters.base import AuthError, NetworkAdapter
 from bot.commands import COMMANDS
 from bot.models import Message, Reply
-from bot.outbox import RetryLater
+from bot.outbox import RetryLater, Undeliverable
 
 log = logging.getLogger(__name__)
 
+# Errors after which a retry can never succeed: the reply is given up, not retried forever.
+GONE = {"channel_not_found", "not_in_channel", "is_archived", "account_inactive", "invalid_auth"}
 _AUTH_ERRORS = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired", "not_allowed_token_type"}
 _LINK = re.compile(r"<([^<>|]+)(?:\|[^<>]*)?>")
 RUNNING_REACTION = "hourglass_flowing_sand"
@@ -224,6 +226,8 @@ class SlackAdapter(NetworkAdapter):
         except SlackApiError as exc:
             if exc.response.status_code == 429:
                 raise RetryLater(_retry_after(exc.response.headers), "Slack rate limit") from exc
+            if exc.response.get("error") in GONE:
+                raise Undeliverable(f"Slack: {exc.response.get('error')}") from exc
             raise
 
     async def job_running(self, reply: Reply) -> None:

@@ -15,14 +15,14 @@ from dataclasses import dataclass, fields
 
 from telegram import BotCommand, LinkPreviewOptions, MessageEntity, ReplyParameters, Update
 from telegram.constants import ChatAction, ChatType, ParseMode
-from telegram.error import InvalidToken, RetryAfter
+from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter
 from telegram.ext import Application, ApplicationBuilder, CommandHandler, ContextTypes, MessageHandler, filters
 
 from adapters import credentials, format
 from adapters.base import AuthError, NetworkAdapter
 from bot.commands import COMMANDS
 from bot.models import Message, Reply
-from bot.outbox import RetryLater
+from bot.outbox import RetryLater, Undeliverable
 
 # Opt in to PTB's coming default (time periods as timedelta); otherwise PTB warns on every flood-control answer.
 os.environ.setdefault("PTB_TIMEDELTA", "true")
@@ -169,6 +169,12 @@ class TelegramAdapter(NetworkAdapter):
             )
         except RetryAfter as exc:
             raise RetryLater(_seconds(exc), "Telegram flood control") from exc
+        except Forbidden as exc:  # blocked by the user, or removed from the group
+            raise Undeliverable(f"Telegram: {exc.message}") from exc
+        except BadRequest as exc:
+            if "chat not found" in exc.message.lower():
+                raise Undeliverable(f"Telegram: {exc.message}") from exc
+            raise
 
     async def job_running(self, reply: Reply) -> None:
         assert self._app is not None

@@ -52,7 +52,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     sent REAL,
     attempts INTEGER NOT NULL DEFAULT 0,
     next_try REAL,
-    last_error TEXT
+    last_error TEXT,
+    gave_up REAL
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(sent, platform, conversation);
 CREATE TABLE IF NOT EXISTS grants (
@@ -81,6 +82,13 @@ CREATE TABLE IF NOT EXISTS pending (
 """
 
 
+# Columns added after a table first shipped: a database made by an older podbot gets them at open.
+ADDED_COLUMNS = {
+    "jobs": {"attempts": "INTEGER NOT NULL DEFAULT 0", "lease_until": "REAL", "worker": "TEXT", "parent": "INTEGER", "env": "TEXT"},
+    "outbox": {"attempts": "INTEGER NOT NULL DEFAULT 0", "next_try": "REAL", "last_error": "TEXT", "gave_up": "REAL"},
+}
+
+
 class Database:
     """One SQLite file shared by threads and processes (WAL, one connection per thread)."""
 
@@ -88,8 +96,13 @@ class Database:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        with self.connect() as conn:
-            conn.executescript(SCHEMA)
+        conn = self.connect()
+        for table, columns in ADDED_COLUMNS.items():
+            have = {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}
+            for name, decl in columns.items():
+                if have and name not in have:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
+        conn.executescript(SCHEMA)
 
     def connect(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)

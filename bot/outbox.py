@@ -31,6 +31,10 @@ class RetryLater(Exception):
         self.seconds = seconds
 
 
+class Undeliverable(Exception):
+    """Raised by an adapter's send() when retrying cannot help (the chat is gone, the bot was removed)."""
+
+
 @dataclass(frozen=True)
 class Pending:
     id: int
@@ -68,11 +72,16 @@ def pending(db: Database, platforms: list[str], limit: int = 500, now: float | N
     now = time.time() if now is None else now
     marks = ",".join("?" * len(platforms))
     rows = db.execute(
-        f"{_SELECT} WHERE sent IS NULL AND platform IN ({marks}) AND conversation NOT IN"
-        " (SELECT conversation FROM outbox WHERE sent IS NULL AND next_try > ?) ORDER BY id LIMIT ?",
+        f"{_SELECT} WHERE sent IS NULL AND gave_up IS NULL AND platform IN ({marks}) AND conversation NOT IN"
+        " (SELECT conversation FROM outbox WHERE sent IS NULL AND gave_up IS NULL AND next_try > ?) ORDER BY id LIMIT ?",
         (*platforms, now, limit),
     ).fetchall()
     return [_pending(r) for r in rows]
+
+
+def give_up(db: Database, item: Pending, error: Exception) -> None:
+    """Stop trying a reply the platform will never take; it stays in the table with the reason."""
+    db.execute("UPDATE outbox SET gave_up = ?, last_error = ? WHERE id = ?", (time.time(), f"undeliverable: {error}"[:300], item.id))
 
 
 def mark_sent(db: Database, outbox_id: int) -> None:
@@ -94,7 +103,9 @@ def mark_failed(db: Database, item: Pending, error: Exception) -> float:
 
 def count_pending(db: Database, platforms: list[str]) -> int:
     marks = ",".join("?" * len(platforms))
-    row = db.execute(f"SELECT COUNT(*) FROM outbox WHERE sent IS NULL AND platform IN ({marks})", tuple(platforms)).fetchone()
+    row = db.execute(
+        f"SELECT COUNT(*) FROM outbox WHERE sent IS NULL AND gave_up IS NULL AND platform IN ({marks})", tuple(platforms)
+    ).fetchone()
     return row[0]
 
 
@@ -109,6 +120,10 @@ def deliver(db: Database, senders: dict, now: float | None = None) -> int:
             continue
         try:
             senders[item.reply.platform](item.reply)
+        except Undeliverable as exc:
+            give_up(db, item, exc)
+            log.error("%s will never take %s (%s); gave it up", item.reply.platform, item.key, exc)
+            continue
         except Exception as exc:  # any refusal: keep it, try later, hold back its conversation
             delay = mark_failed(db, item, exc)
             log.warning("%s refused %s (%s); next try in %.1f s", item.reply.platform, item.key, exc, delay)
@@ -121,4 +136,4 @@ def deliver(db: Database, senders: dict, now: float | None = None) -> int:
 
 def all_pending(db: Database) -> list[Pending]:
     """Every unsent reply, oldest first (for `podbot outbox`)."""
-    return [_pending(r) for r in db.execute(f"{_SELECT} WHERE sent IS NULL ORDER BY id").fetchall()]
+    return [_pending(r) for r in db.execute(f"{_SELECT} WHERE sent IS NULL AND gave_up IS NULL ORDER BY id").fetchall()]

@@ -166,3 +166,22 @@ def test_a_long_backlog_in_one_conversation_does_not_hide_others(tmp_path: Path)
     sent: list[Reply] = []
     assert outbox.deliver(db, {"console": sent.append}) == 1
     assert [r.text for r in sent] == ["b 0"]
+
+
+def test_an_undeliverable_reply_is_given_up_not_retried_forever(tmp_path: Path) -> None:
+    from bot.db import Database
+
+    db = Database(tmp_path / "podbot.db")
+    outbox.put(db, "gone:0", Reply("console:gone", "to a deleted chat"))
+    outbox.put(db, "gone:1", Reply("console:gone", "next"))
+    sent: list[str] = []
+
+    def send(reply: Reply) -> None:
+        if reply.text == "to a deleted chat":
+            raise outbox.Undeliverable("chat not found")
+        sent.append(reply.text)
+
+    assert outbox.deliver(db, {"console": send}) == 1
+    assert sent == ["next"] and outbox.count_pending(db, ["console"]) == 0
+    row = db.execute("SELECT last_error FROM outbox WHERE key = 'gone:0'").fetchone()
+    assert row["last_error"] == "undeliverable: chat not found"
