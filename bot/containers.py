@@ -8,6 +8,7 @@ a wall-clock timeout, capped output, a job label, and removal afterwards.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -27,6 +28,9 @@ from bot.models import RunResult
 log = logging.getLogger(__name__)
 
 JOB_LABEL = "podbot.job"
+ATTEMPT_LABEL = "podbot.attempt"
+# Which podbot (its database) started a container: several bots may share one Podman user.
+INSTANCE_LABEL = "podbot.instance"
 CONTAINER_USER = "65534:65534"
 
 
@@ -45,10 +49,18 @@ class Engine:
 
 
 @dataclass(frozen=True)
+class JobContainer:
+    name: str
+    job_id: int
+    attempt: int
+
+
+@dataclass(frozen=True)
 class RunSpec:
     image: str
     argv: list[str]
     job_id: int
+    attempt: int
     timeout: float
     network: bool = False
     env: dict[str, str] | None = None
@@ -126,9 +138,11 @@ def run(cfg: Config, spec: RunSpec) -> RunResult:
             {"Name": "nofile", "Soft": limits.nofile, "Hard": limits.nofile},
             {"Name": "nproc", "Soft": limits.nproc, "Hard": limits.nproc},
         ],
-        labels={JOB_LABEL: str(spec.job_id)},
+        labels={JOB_LABEL: str(spec.job_id), ATTEMPT_LABEL: str(spec.attempt), INSTANCE_LABEL: instance(cfg)},
         environment=spec.env or {},
         runtime=cfg.podman.runtime,
+        # A cancel or a sweep removes a running container: kill it at once instead of Podman's 10 s grace.
+        stop_timeout=0,
         log_config={"Type": "k8s-file"},
     )
     if engine.enforces_resource_limits:
@@ -152,25 +166,44 @@ def run(cfg: Config, spec: RunSpec) -> RunResult:
         output, truncated = _read_capped(container, limits.output_bytes)
         return RunResult(None if timed_out else exit_code, output, truncated, timed_out, duration)
     finally:
+        _remove(container)
+
+
+def instance(cfg: Config) -> str:
+    return hashlib.sha256(str(cfg.db_path).encode()).hexdigest()[:12]
+
+
+def _remove(container) -> None:
+    try:
         container.remove(force=True)
+    except podman.errors.NotFound:
+        pass  # removed meanwhile (a cancel, or recovery's sweep)
+
+
+def _ours(cfg: Config) -> list:
+    # podman-py sends one label filter only (a list is sent as its string), so the rest is matched here.
+    client = _client(connect(cfg).url)
+    return client.containers.list(all=True, filters={"label": f"{INSTANCE_LABEL}={instance(cfg)}"})
 
 
 def remove_job_containers(cfg: Config, job_id: int) -> int:
     """Stop and remove any container of this job (a cancelled job, or one whose worker died)."""
-    client = _client(connect(cfg).url)
-    found = client.containers.list(all=True, filters={"label": f"{JOB_LABEL}={job_id}"})
+    found = [c for c in _ours(cfg) if c.labels.get(JOB_LABEL) == str(job_id)]
     for container in found:
-        try:
-            container.remove(force=True)
-        except podman.errors.NotFound:
-            pass  # its worker removed it meanwhile
+        _remove(container)
     return len(found)
 
 
-def job_containers(cfg: Config) -> list[str]:
-    """Names of all containers podbot started that still exist."""
-    client = _client(connect(cfg).url)
-    return [c.name for c in client.containers.list(all=True, filters={"label": JOB_LABEL})]
+def job_containers(cfg: Config) -> list[JobContainer]:
+    """This podbot's containers that still exist."""
+    return [JobContainer(c.name, int(c.labels.get(JOB_LABEL, 0)), int(c.labels.get(ATTEMPT_LABEL, 0))) for c in _ours(cfg)]
+
+
+def remove_container(cfg: Config, name: str) -> None:
+    try:
+        _remove(_client(connect(cfg).url).containers.get(name))
+    except podman.errors.NotFound:
+        pass
 
 
 def image_label(cfg: Config, name: str, label: str) -> str | None:

@@ -71,6 +71,24 @@ def recover(ctx: Context, held: Callable[[], set[int]]) -> int:
             count += 1
             job = ledger.get(ctx.db, job_id)
             audit.record(ctx.db, job.requester, job.conversation, "requeued", job.skill, job_id, "not in the queue")
+    sweep(ctx)
     if count:
         log.info("recovery re-queued %d jobs", count)
     return count
+
+
+def sweep(ctx: Context) -> int:
+    """Remove containers no running attempt owns.
+
+    A worker killed mid-request can leave the Podman service finishing its create or
+    start after recovery already removed the job's containers; this catches those.
+    """
+    stale = []
+    for found in containers.job_containers(ctx.cfg):
+        job = ledger.get(ctx.db, found.job_id)
+        if job is None or job.state != JobState.RUNNING or job.attempts != found.attempt:
+            stale.append(found)
+    for found in stale:
+        containers.remove_container(ctx.cfg, found.name)
+        log.info("removed container %s left by job %s attempt %s", found.name, found.job_id, found.attempt)
+    return len(stale)

@@ -39,14 +39,14 @@ def _result_reply(job: Job, state: JobState, result: RunResult | None, error: st
     return Reply(job.reply_to or job.conversation, text, code or None, None if job.reply_to else job.thread, job.id)
 
 
-def _run(ctx: Context, skill: Manifest | None, job: Job) -> tuple[RunResult | None, str]:
+def _run(ctx: Context, skill: Manifest | None, job: Job, attempt: int) -> tuple[RunResult | None, str]:
     try:
         if skill is None:
             raise ArgumentError(f"skill {job.skill} is not loaded any more")
         args = complete(skill, job.args)
         mounts = [(ctx.cfg.mounts[m.source], m.target) for m in skill.mounts]
         env = {**skill.env, **job.env}
-        spec = containers.RunSpec(skill.run_image, render_argv(skill, args), job.id, skill.timeout, skill.network, env, mounts)
+        spec = containers.RunSpec(skill.run_image, render_argv(skill, args), job.id, attempt, skill.timeout, skill.network, env, mounts)
         return containers.run(ctx.cfg, spec), ""
     except (ArgumentError, HostError, KeyError) as exc:
         return None, str(exc)
@@ -71,7 +71,7 @@ def execute(ctx: Context, job_id: int) -> None:
         ctx.running[job_id] = attempt
     try:
         audit.record(ctx.db, job.requester, job.conversation, "started", job.skill, job.id, f"attempt {attempt} on {ctx.worker_id}")
-        result, error = _run(ctx, skill, job)
+        result, error = _run(ctx, skill, job, attempt)
         _end(ctx, skill, job, attempt, result, error)
     finally:
         with ctx.lock:
