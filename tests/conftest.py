@@ -7,6 +7,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -102,6 +103,31 @@ def write_config(tmp_path: Path, log_dir: Path, **extra) -> Path:
 @pytest.fixture
 def config_path(tmp_path: Path, log_dir: Path) -> Path:
     return write_config(tmp_path, log_dir)
+
+
+def platform_bot(tmp: Path, roles: dict, platforms: dict) -> tuple[Bot, Path]:
+    """A bot configured for one platform's fake server, and its log dir (remove it afterwards)."""
+    logs = Path(tempfile.mkdtemp(prefix="podbot-logs-"))
+    logs.chmod(0o755)
+    path = write_config(tmp, logs, roles=roles, platforms=platforms)
+    return Bot(config.load(str(path), environ={})), logs
+
+
+@contextmanager
+def connected(bot: Bot, environ: dict[str, str]) -> Iterator:
+    """Start the bot and its one configured platform adapter; stop both afterwards."""
+    import adapters
+
+    [adapter] = adapters.configured(bot.cfg, environ=environ)
+    bot.add_adapter(adapter)
+    bot.start(2)
+    adapter.start(bot)
+    try:
+        assert adapter.connected.wait(WAIT), adapter.error
+        yield adapter
+    finally:
+        adapter.stop()
+        bot.stop()
 
 
 def add_manifest(tmp_path: Path, manifest: dict) -> None:

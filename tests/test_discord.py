@@ -7,15 +7,13 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-import adapters
 from adapters.discord import DiscordAdapter, DiscordSettings
 from bot import config
 from bot.app import Bot
-from tests.conftest import write_config
+from tests.conftest import connected, platform_bot
 from tests.fake_discord import CHANNEL, FakeDiscord
 from tests.fake_http import WAIT
 
@@ -35,20 +33,11 @@ def fake() -> Iterator[FakeDiscord]:
 
 @pytest.fixture(scope="module")
 def discord_bot(podman_ready, fake: FakeDiscord, tmp_path_factory) -> Iterator[tuple[Bot, DiscordAdapter]]:
-    logs = Path(tempfile.mkdtemp(prefix="podbot-logs-"))
-    logs.chmod(0o755)
     platforms = {"discord": {"api_base_url": fake.api_url, "gateway_url": fake.gateway_url, "message_content_intent": True}}
     roles = {"admin": [f"discord:{ADMIN}"], "operator": [f"discord:{OPERATOR}"]}
-    path = write_config(tmp_path_factory.mktemp("discord"), logs, roles=roles, platforms=platforms)
-    bot = Bot(config.load(str(path), environ={}))
-    [adapter] = adapters.configured(bot.cfg, environ={"DISCORD_BOT_TOKEN": TOKEN})
-    bot.add_adapter(adapter)
-    bot.start(2)
-    adapter.start(bot)
-    assert adapter.connected.wait(WAIT), adapter.error
-    yield bot, adapter
-    adapter.stop()
-    bot.stop()
+    bot, logs = platform_bot(tmp_path_factory.mktemp("discord"), roles, platforms)
+    with connected(bot, {"DISCORD_BOT_TOKEN": TOKEN}) as adapter:
+        yield bot, adapter
     shutil.rmtree(logs, ignore_errors=True)
 
 

@@ -7,7 +7,6 @@ import logging
 import re
 import shutil
 import socket
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,9 +14,8 @@ import pytest
 
 import adapters
 from adapters.slack import SlackAdapter, SlackSettings
-from bot import config
 from bot.app import Bot
-from tests.conftest import write_config
+from tests.conftest import connected, platform_bot
 from tests.fake_http import WAIT
 from tests.fake_slack import BOT_ID, BOT_USER, TEAM, FakeSlack, form, post_signed
 
@@ -38,24 +36,15 @@ def fake() -> Iterator[FakeSlack]:
 
 
 def make_bot(tmp: Path, fake: FakeSlack, **slack) -> tuple[Bot, Path]:
-    logs = Path(tempfile.mkdtemp(prefix="podbot-logs-"))
-    logs.chmod(0o755)
     roles = {"admin": [ident(ADMIN)], "operator": [ident(OPERATOR)]}
-    path = write_config(tmp, logs, roles=roles, platforms={"slack": {"api_base_url": fake.api_url, **slack}})
-    return Bot(config.load(str(path), environ={})), logs
+    return platform_bot(tmp, roles, {"slack": {"api_base_url": fake.api_url, **slack}})
 
 
 @pytest.fixture(scope="module")
 def slack(podman_ready, fake: FakeSlack, tmp_path_factory) -> Iterator[tuple[Bot, SlackAdapter]]:
     bot, logs = make_bot(tmp_path_factory.mktemp("slack"), fake)
-    [adapter] = adapters.configured(bot.cfg, environ={"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": APP_TOKEN})
-    bot.add_adapter(adapter)
-    bot.start(2)
-    adapter.start(bot)
-    assert adapter.connected.wait(WAIT), adapter.error
-    yield bot, adapter
-    adapter.stop()
-    bot.stop()
+    with connected(bot, {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": APP_TOKEN}) as adapter:
+        yield bot, adapter
     shutil.rmtree(logs, ignore_errors=True)
 
 

@@ -16,12 +16,11 @@ from pathlib import Path
 
 import pytest
 
-import adapters
 from adapters.telegram import TelegramAdapter, TelegramSettings
 from bot import config
 from bot.app import Bot
 from bot.models import Reply
-from tests.conftest import write_config
+from tests.conftest import connected, platform_bot
 from tests.fake_http import WAIT
 from tests.fake_telegram import BOT, FakeTelegram
 
@@ -39,21 +38,11 @@ def fake() -> Iterator[FakeTelegram]:
 
 @pytest.fixture(scope="module")
 def telegram(podman_ready, fake: FakeTelegram, tmp_path_factory) -> Iterator[tuple[Bot, TelegramAdapter]]:
-    logs = Path(tempfile.mkdtemp(prefix="podbot-logs-"))
-    logs.chmod(0o755)
     platforms = {"telegram": {"base_url": fake.base_url, "base_file_url": f"{fake.url}/file/bot", "poll_timeout": 1}}
     roles = {"admin": [f"telegram:{ADMIN}"], "operator": [f"telegram:{OPERATOR}"]}
-    path = write_config(tmp_path_factory.mktemp("telegram"), logs, roles=roles, platforms=platforms)
-    cfg = config.load(str(path), environ={})
-    bot = Bot(cfg)
-    [adapter] = adapters.configured(cfg, environ={"TELEGRAM_BOT_TOKEN": TOKEN})
-    bot.add_adapter(adapter)
-    bot.start(2)
-    adapter.start(bot)
-    assert adapter.connected.wait(WAIT), adapter.error
-    yield bot, adapter
-    adapter.stop()
-    bot.stop()
+    bot, logs = platform_bot(tmp_path_factory.mktemp("telegram"), roles, platforms)
+    with connected(bot, {"TELEGRAM_BOT_TOKEN": TOKEN}) as adapter:
+        yield bot, adapter
     shutil.rmtree(logs, ignore_errors=True)
 
 
