@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from adapters import credentials
+from adapters.base import settings_from
 from bot.config import Config
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ def configured(cfg: Config, environ: dict[str, str] | None = None) -> list:
 
         found.append(
             TelegramAdapter(
-                TelegramSettings.from_config(settings["telegram"]), secrets["TELEGRAM_BOT_TOKEN"], secrets.get("TELEGRAM_WEBHOOK_SECRET")
+                settings_from(TelegramSettings, settings["telegram"]), secrets["TELEGRAM_BOT_TOKEN"], secrets.get("TELEGRAM_WEBHOOK_SECRET")
             )
         )
     if enabled["slack"] and "SLACK_BOT_TOKEN" in secrets:

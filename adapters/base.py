@@ -14,7 +14,8 @@ import inspect
 import logging
 import threading
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING
+from dataclasses import fields
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from adapters import format
 from bot import ledger
@@ -22,6 +23,15 @@ from bot.models import Message, Reply
 
 if TYPE_CHECKING:
     from bot.app import Bot
+
+S = TypeVar("S")
+
+
+def settings_from(cls: type[S], data: dict[str, Any], **converted: Any) -> S:
+    """An adapter's settings dataclass from its `platforms.<name>` section (unknown keys ignored)."""
+    known = {f.name for f in fields(cls)}
+    return cls(**{key: value for key, value in data.items() if key in known}, **converted)
+
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import inspect
 import logging
 import re
 import shlex
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 import discord
@@ -25,7 +25,7 @@ from discord import app_commands
 from discord.gateway import DiscordWebSocket
 
 from adapters import credentials, format
-from adapters.base import AuthError, NetworkAdapter
+from adapters.base import AuthError, NetworkAdapter, settings_from
 from bot.commands import COMMANDS
 from bot.manifest import Manifest
 from bot.models import Message, Reply
@@ -48,10 +48,8 @@ class DiscordSettings:
 
     @classmethod
     def from_config(cls, data: dict) -> DiscordSettings:
-        known = {f.name for f in fields(cls)}
-        values = {key: value for key, value in data.items() if key in known}
-        values["command_guilds"] = tuple(values.get("command_guilds", ()))
-        return cls(**values)
+        rest = {k: v for k, v in data.items() if k != "command_guilds"}
+        return settings_from(cls, rest, command_guilds=tuple(data.get("command_guilds", ())))
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import html
 import logging
 import re
 import time
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -25,7 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters import credentials, format
-from adapters.base import AuthError, NetworkAdapter
+from adapters.base import AuthError, NetworkAdapter, settings_from
 from bot.commands import COMMANDS
 from bot.models import Message, Reply
 from bot.outbox import RetryLater, Undeliverable
@@ -52,11 +52,9 @@ class SlackSettings:
 
     @classmethod
     def from_config(cls, data: dict) -> SlackSettings:
-        known = {f.name for f in fields(cls)}
-        settings = cls(**{key: value for key, value in data.items() if key in known})
-        if not settings.api_base_url.endswith("/"):  # slack_sdk joins base_url + method
-            settings = cls(**{**settings.__dict__, "api_base_url": settings.api_base_url + "/"})
-        return settings
+        base = data.get("api_base_url", cls.api_base_url)
+        # slack_sdk joins base_url + method name, so the base must end with a slash.
+        return settings_from(cls, {k: v for k, v in data.items() if k != "api_base_url"}, api_base_url=base.rstrip("/") + "/")
 
 
 @dataclass

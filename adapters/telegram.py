@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from telegram import BotCommand, LinkPreviewOptions, MessageEntity, ReplyParameters, Update
 from telegram.constants import ChatAction, ChatType, ParseMode
@@ -41,11 +41,6 @@ class TelegramSettings:
     webhook_listen: str = "0.0.0.0"
     webhook_port: int = 8443
     webhook_path: str = "telegram"
-
-    @classmethod
-    def from_config(cls, data: dict) -> TelegramSettings:
-        known = {f.name for f in fields(cls)}
-        return cls(**{key: value for key, value in data.items() if key in known})
 
 
 class TelegramAdapter(NetworkAdapter):

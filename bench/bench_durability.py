@@ -21,7 +21,6 @@ import math
 import os
 import random
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ import time
 from pathlib import Path
 
 import yaml
+from percentiles import pct
 
 from bot import config, ledger, outbox, scheduler
 from bot.app import Bot
@@ -37,11 +37,6 @@ from bot.models import JobState, Message, Reply
 from bot.recovery import LOST_AFTER
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
 
 
 def make_config(tmp: Path, manifests: list[dict]) -> Path:
@@ -129,7 +124,7 @@ def cron_jitter(boundaries: int, schedules: int) -> None:
                 time.sleep(scheduler.pause_before_next_tick(time.time() + offset))
         print(
             f"cron fire jitter ({len(jitter)} fires of {schedules} schedules over {boundaries} minute boundaries): "
-            f"p50 {statistics.median(jitter) * 1000:.0f} ms, p99 {percentile(jitter, 99) * 1000:.0f} ms, "
+            f"p50 {pct(jitter, 50) * 1000:.0f} ms, p99 {pct(jitter, 99) * 1000:.0f} ms, "
             f"max {max(jitter) * 1000:.0f} ms"
         )
 

@@ -25,6 +25,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from percentiles import pct
+
 from bot import config, host, ledger
 from bot.app import Bot
 from bot.manifest import render_argv
@@ -106,10 +108,6 @@ def snapshot_config(tmp: Path) -> config.Config:
     shutil.copytree(config.ROOT / "manifests", tmp / "manifests")
     (tmp / "podbot.yaml").write_text(f"data_dir: {tmp}\nmanifest_dirs: [{tmp / 'manifests'}]\n")
     return config.load(str(tmp / "podbot.yaml"))
-
-
-def pct(values: list[float], p: int) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[p - 1]
 
 
 def row(label: str, seconds: list[float]) -> str:

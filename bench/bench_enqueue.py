@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import statistics
 import tempfile
 import time
 from pathlib import Path
+
+from percentiles import pct
 
 from bot import config
 from bot.app import Bot
@@ -44,10 +45,6 @@ def snapshot_config(tmp: Path) -> config.Config:
     shutil.copytree(config.ROOT / "manifests", tmp / "manifests")
     (tmp / "podbot.yaml").write_text(f"data_dir: {tmp}\nmanifest_dirs: [{tmp / 'manifests'}]\n")
     return config.load(str(tmp / "podbot.yaml"))
-
-
-def pct(values: list[float], p: int) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[p - 1] if len(values) > 1 else values[0]
 
 
 def message(n: int) -> Message:

@@ -32,6 +32,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the fakes live in tests/
 
+from percentiles import pct
+
 import adapters  # noqa: E402
 from bot import config  # noqa: E402
 from bot.app import Bot  # noqa: E402
@@ -94,10 +96,6 @@ class Stamps:
             send(reply)
 
         return stamped
-
-
-def pct(values: list[float], p: int) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[p - 1]
 
 
 def main() -> None:

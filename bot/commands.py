@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from bot import audit, containers, grants, ledger, rbac, scheduler
 from bot.context import Context
-from bot.models import Job, JobState, Message, Reply, answer
+from bot.models import Job, JobState, Message, Reply, answer, request
 
 Handler = Callable[[Context, Message, frozenset[str], str], list[Reply]]
 
@@ -55,10 +55,9 @@ def _whoami(ctx: Context, msg: Message, roles: frozenset[str], rest: str) -> lis
 
 
 def summary(job: Job) -> str:
-    args = " ".join(f"{k}={v}" for k, v in job.args.items())
     when = time.strftime("%H:%M:%S", time.localtime(job.created))
     exit_code = f" exit {job.exit_code}" if job.exit_code is not None else ""
-    return f"job {job.id} {job.state.value}{exit_code} — {job.skill} {args} ({when}, {job.requester})".replace("  ", " ")
+    return f"job {job.id} {job.state.value}{exit_code} — {request(job.skill, job.args)} ({when}, {job.requester})"
 
 
 def _jobs(ctx: Context, msg: Message, roles: frozenset[str], rest: str) -> list[Reply]:

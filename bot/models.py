@@ -91,3 +91,8 @@ class RunResult:
 def answer(msg: Message, text: str, code: str | None = None, job_id: int | None = None) -> Reply:
     """A reply in the conversation (and thread) the message came from."""
     return Reply(msg.conversation, text, code, msg.thread, job_id)
+
+
+def request(skill: str, args: dict[str, Any]) -> str:
+    """How a skill call reads in replies and the audit: `disk_usage path=/`, or just `uptime`."""
+    return " ".join([skill, *(f"{k}={v}" for k, v in args.items())])

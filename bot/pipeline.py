@@ -18,7 +18,7 @@ from typing import Any
 from bot import audit, commands, ledger, pending, rbac
 from bot.context import Context
 from bot.manifest import Manifest
-from bot.models import JobState, Message, Reply, answer
+from bot.models import JobState, Message, Reply, answer, request
 from bot.router import ArgumentError, coerce, complete, route, split_command
 
 log = logging.getLogger(__name__)
@@ -34,10 +34,6 @@ def _unknown(ctx: Context, msg: Message, roles: frozenset[str], what: str) -> li
     return [answer(msg, f"{what} You can run: {can}. /skills shows how, /help explains.")]
 
 
-def _shown(args: dict[str, Any]) -> str:
-    return " ".join(f"{k}={v}" for k, v in args.items())
-
-
 def _resume(ctx: Context, msg: Message, roles: frozenset[str], waiting: pending.Pending, text: str) -> list[Reply] | None:
     """Handle the answer to a confirmation or a question; None when the text is something new."""
     skill = ctx.skills.get(waiting.skill)
@@ -46,7 +42,7 @@ def _resume(ctx: Context, msg: Message, roles: frozenset[str], waiting: pending.
             audit.record(ctx.db, msg.user, msg.conversation, "confirmed", skill.name)
             return decide(ctx, msg, roles, skill, waiting.args, confirmed=True)
         audit.record(ctx.db, msg.user, msg.conversation, "cancelled", waiting.skill, detail="not confirmed")
-        return [answer(msg, f"Cancelled {waiting.skill} {_shown(waiting.args)}.".replace(" .", "."))]
+        return [answer(msg, f"Cancelled {request(waiting.skill, waiting.args)}.")]
     if text.startswith("/") or skill is None or waiting.missing is None:
         return None
     args = {**waiting.args, waiting.missing: coerce(text, skill.properties.get(waiting.missing, {}))}
@@ -132,7 +128,7 @@ def decide(
             return [
                 answer(
                     msg,
-                    f"{skill.name} {_shown(args)}: from job {hit.id}, {age:.0f} s ago (cached, no new run)".replace(" :", ":"),
+                    f"{request(skill.name, args)}: from job {hit.id}, {age:.0f} s ago (cached, no new run)",
                     hit.output or None,
                 )
             ]
@@ -151,7 +147,7 @@ def decide(
         audit.record(ctx.db, msg.user, msg.conversation, "confirm_requested", skill.name, detail=str(args))
         return [
             answer(
-                msg, f"Run {skill.name} {_shown(args)}? Reply yes within {ctx.cfg.answer_timeout:.0f} s to confirm; anything else cancels."
+                msg, f"Run {request(skill.name, args)}? Reply yes within {ctx.cfg.answer_timeout:.0f} s to confirm; anything else cancels."
             )
         ]
 
@@ -160,4 +156,4 @@ def decide(
     ctx.enqueue(job.id)
     audit.record(ctx.db, msg.user, msg.conversation, "enqueued", skill.name, job.id, str(args))
     where = f"; the result goes to {reply_to}" if reply_to and reply_to != msg.conversation else ""
-    return [answer(msg, f"job {job.id} queued: {skill.name} {_shown(args)}".rstrip() + where, job_id=job.id)]
+    return [answer(msg, f"job {job.id} queued: {request(skill.name, args)}" + where, job_id=job.id)]

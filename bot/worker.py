@@ -8,7 +8,7 @@ from bot import audit, containers, ledger, outbox
 from bot.context import Context
 from bot.host import HostError
 from bot.manifest import Manifest, render_argv
-from bot.models import Job, JobState, Reply, RunResult
+from bot.models import Job, JobState, Reply, RunResult, request
 from bot.router import ArgumentError, complete
 
 log = logging.getLogger(__name__)
@@ -109,8 +109,7 @@ def start_fallback(ctx: Context, job: Job, skill: Manifest, state: JobState, exi
     fallback = ctx.skills.get(skill.fallback)
     if fallback is None:
         return
-    shown = " ".join(f"{k}={v}" for k, v in job.args.items())
-    summary = f"job {job.id} {job.skill} {shown} {state.value} (exit {exit_code}): {tail(output, 3)}".replace("  ", " ")
+    summary = f"job {job.id} {request(job.skill, job.args)} {state.value} (exit {exit_code}): {tail(output, 3)}"
     args = {name: summary[:900] for name in fallback.required if fallback.properties[name].get("type") == "string"}
     env = {
         "PODBOT_FAILED_SKILL": job.skill,

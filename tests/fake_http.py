@@ -119,3 +119,14 @@ async def params(request: web.Request) -> dict[str, Any]:
                         pass
                 data[key] = value
     return data
+
+
+def assert_sent_once_in_order(texts: list[str], words: list[str]) -> None:
+    """Every `say WORD` got its ack and its result exactly once, acks in message order, each before its result."""
+    assert len(texts) == len(set(texts)) == 2 * len(words), texts
+    acks = [t for t in texts if " queued: " in t]
+    assert [a.split(": ", 1)[1] for a in acks] == [f"say text={w}" for w in words]
+    for ack in acks:
+        job = ack.split()[1]
+        done = next(t for t in texts if t.startswith(f"job {job} say done"))
+        assert texts.index(ack) < texts.index(done)

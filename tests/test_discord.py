@@ -15,7 +15,7 @@ from bot import config
 from bot.app import Bot
 from tests.conftest import connected, platform_bot
 from tests.fake_discord import CHANNEL, FakeDiscord
-from tests.fake_http import WAIT
+from tests.fake_http import WAIT, assert_sent_once_in_order
 
 TOKEN = "MTAxMDEwMTAxMA.fake.discord-test-token"
 ADMIN, OPERATOR, USER = 901, 111, 222
@@ -127,12 +127,7 @@ def test_replies_wait_out_refusals_and_arrive_in_order(discord_bot, fake: FakeDi
     fake.message(channel, OPERATOR, "say four")
     fake.wait_for("message", lambda d: d["channel_id"] == channel and "\nfour\n" in d["content"])
     texts = [d["content"] for d in fake.recorded("message", lambda d: d["channel_id"] == channel)]
-    assert len(texts) == len(set(texts)) == 8, texts
-    acks = [t for t in texts if "queued" in t]
-    assert [a.split(": ", 1)[1] for a in acks] == ["say text=one", "say text=two", "say text=three", "say text=four"]
-    for ack in acks:
-        done = next(t for t in texts if t.startswith(f"job {job_of(ack)} say done"))
-        assert texts.index(ack) < texts.index(done)
+    assert_sent_once_in_order(texts, ["one", "two", "three", "four"])
 
 
 def test_a_bad_token_is_a_clear_error_that_never_shows_the_token(podman_ready, fake: FakeDiscord, caplog) -> None:

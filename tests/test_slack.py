@@ -16,7 +16,7 @@ import adapters
 from adapters.slack import SlackAdapter, SlackSettings
 from bot.app import Bot
 from tests.conftest import connected, platform_bot
-from tests.fake_http import WAIT
+from tests.fake_http import WAIT, assert_sent_once_in_order
 from tests.fake_slack import BOT_ID, BOT_USER, TEAM, FakeSlack, form, post_signed
 
 BOT_TOKEN, APP_TOKEN, SECRET = "xoxb-1-test-bot-token", "xapp-1-test-app-token", "8f742231b10e8888abcd99yyyzzz85a5"
@@ -136,12 +136,7 @@ def test_replies_wait_out_refusals_and_arrive_in_order(slack, fake: FakeSlack) -
     fake.send_event(fake.message(channel, OPERATOR, "say four"))
     fake.wait_for("post", lambda d: d["channel"] == channel and "\nfour\n" in d["text"])
     texts = [d["text"] for d in fake.recorded("post", lambda d: d["channel"] == channel)]
-    assert len(texts) == len(set(texts)) == 8, texts
-    acks = [t for t in texts if "queued" in t]
-    assert [a.split(": ", 1)[1] for a in acks] == ["say text=one", "say text=two", "say text=three", "say text=four"]
-    for ack in acks:
-        done = next(t for t in texts if t.startswith(f"job {job_of(ack)} say done"))
-        assert texts.index(ack) < texts.index(done)
+    assert_sent_once_in_order(texts, ["one", "two", "three", "four"])
 
 
 def test_bad_tokens_are_clear_errors_that_never_show_the_token(podman_ready, fake: FakeSlack, tmp_path, caplog) -> None:
