@@ -21,7 +21,7 @@ if [ "$(id -u)" = 0 ]; then
         say "installing system packages:$missing"
         export DEBIAN_FRONTEND=noninteractive
         apt-get update -qq
-        apt-get install -y -qq --no-install-recommends $missing >/dev/null
+        apt-get install -y -qq $missing >/dev/null
     fi
     # Rootless containers with network (slirp4netns) open /dev/net/tun as the owner;
     # Debian's default mode is 0666, some sandboxes ship 0600.
