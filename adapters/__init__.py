@@ -1,8 +1,7 @@
 """Platform adapters: each module translates one platform's SDK events to `Message` and `Reply` to SDK calls.
 
-An adapter has `platform` (its conversation prefix), `send(reply)` (raise, or
-`bot.outbox.RetryLater`, when the platform did not accept it), and, for
-network platforms, `start(bot)` (connect in the background) and `stop()`.
+What an adapter gets and gives is `adapters.contract`; `configured` builds the
+adapters whose platform has credentials.
 """
 
 from __future__ import annotations

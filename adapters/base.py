@@ -15,14 +15,12 @@ import logging
 import threading
 from collections.abc import Awaitable
 from dataclasses import fields
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from adapters import format
-from bot import ledger
-from bot.models import Message, Reply
-
-if TYPE_CHECKING:
-    from bot.app import Bot
+from adapters.contract import BotPort
+from bot.errors import incident
+from bot.flow import Message, Reply
 
 S = TypeVar("S")
 
@@ -50,7 +48,7 @@ class NetworkAdapter:
     TICK = 4.0  # seconds between refreshes of the running indicator
 
     def __init__(self) -> None:
-        self.bot: Bot | None = None
+        self.bot: BotPort | None = None
         self.connected = threading.Event()
         self.finished = threading.Event()  # the adapter's thread has ended (stopped, or gave up)
         self.error: str | None = None  # why it gave up, when it did
@@ -65,7 +63,7 @@ class NetworkAdapter:
 
     # --- lifecycle (called from podbot's main thread) ---
 
-    def start(self, bot: Bot) -> None:
+    def start(self, bot: BotPort) -> None:
         self.bot = bot
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._main, name=f"adapter-{self.platform}", daemon=True)
@@ -150,7 +148,7 @@ class NetworkAdapter:
                     # bot.receive is synchronous (SQLite); off this loop, so the SDK keeps its heartbeats.
                     await loop.run_in_executor(None, self.bot.receive, msg)
             except Exception:
-                log.exception("%s: the pipeline failed on an incoming message", self.platform)
+                incident(f"{self.platform}: an incoming message could not be handed to the pipeline")
 
     # --- outbound: outbox thread -> platform ---
 
@@ -181,6 +179,16 @@ class NetworkAdapter:
     async def post(self, reply: Reply, text: str, index: int) -> None:
         """Send message `index` of `reply`; raise RetryLater on the platform's rate limit."""
         raise NotImplementedError
+
+    # --- native commands ---
+
+    def skills_changed(self) -> None:
+        """The skills were reloaded: register the native commands again (called from the reloading thread)."""
+        if self._loop is not None and self.connected.is_set():
+            asyncio.run_coroutine_threadsafe(self._quietly(self.register_commands()), self._loop)
+
+    async def register_commands(self) -> None:
+        """Register the built-in commands and the skills as the platform's native commands, where it has them."""
 
     # --- running indicator ---
 
@@ -213,8 +221,7 @@ class NetworkAdapter:
 
     async def _job_active(self, job_id: int) -> bool:
         assert self.bot is not None
-        job = await asyncio.get_running_loop().run_in_executor(None, ledger.get, self.bot.db, job_id)
-        return job is not None and not job.state.terminal
+        return await asyncio.get_running_loop().run_in_executor(None, self.bot.job_active, job_id)
 
     async def _quietly(self, indicator) -> None:
         # The indicator is decoration: a failure must never hold up a reply.

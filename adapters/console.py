@@ -15,8 +15,8 @@ import time
 from itertools import count
 from typing import TextIO
 
-from bot.app import Bot
-from bot.models import Message, Reply
+from adapters.contract import BotPort
+from bot.flow import Message, Reply
 
 CONVERSATION = "console"
 PROMPT = "> "
@@ -44,6 +44,15 @@ class ConsoleAdapter:
                 self.out.write(PROMPT)
             self.out.flush()
 
+    def start(self, bot: BotPort) -> None:
+        """Nothing to connect: `run` reads the terminal in the foreground."""
+
+    def stop(self) -> None:
+        """`run` ends at the end of input."""
+
+    def skills_changed(self) -> None:
+        """The console has no native commands to register."""
+
     def message(self, text: str) -> Message:
         return Message(
             platform=self.platform,
@@ -55,7 +64,7 @@ class ConsoleAdapter:
             message_id=f"{self._session}-{next(self._ids)}",
         )
 
-    def run(self, bot: Bot, stdin: TextIO = sys.stdin) -> None:
+    def run(self, bot: BotPort, stdin: TextIO = sys.stdin) -> None:
         """Read messages until end of input; when piped, wait for every job to reply."""
         interactive = stdin.isatty()
         jobs: list[int] = []
@@ -83,6 +92,6 @@ class ConsoleAdapter:
         if not interactive:
             self._drain(bot, jobs)
 
-    def _drain(self, bot: Bot, jobs: list[int]) -> None:
+    def _drain(self, bot: BotPort, jobs: list[int]) -> None:
         while not bot.idle(jobs):
             time.sleep(0.02)

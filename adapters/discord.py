@@ -26,10 +26,9 @@ from discord.gateway import DiscordWebSocket
 
 from adapters import credentials, format
 from adapters.base import AuthError, NetworkAdapter, settings_from
-from bot.commands import COMMANDS
-from bot.manifest import Manifest
-from bot.models import Message, Reply
-from bot.outbox import RetryLater, Undeliverable
+from bot.flow import Message, Reply
+from bot.skill import Skill
+from bot.store.outbox import RetryLater, Undeliverable
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +74,7 @@ class DiscordAdapter(NetworkAdapter):
         self.settings = settings
         self._token = token
         self._client: discord.Client | None = None
+        self._tree: app_commands.CommandTree | None = None
         self._interactions: dict[str, discord.Interaction] = {}  # id -> a deferred slash command awaiting follow-ups
 
     async def serve(self) -> None:
@@ -88,7 +88,7 @@ class DiscordAdapter(NetworkAdapter):
         intents.message_content = s.message_content_intent
         # Rate limits up to 30 s (the least discord.py allows) are slept through by the SDK; longer ones go back to the outbox.
         client = discord.Client(intents=intents, max_ratelimit_timeout=30.0)
-        tree = app_commands.CommandTree(client)
+        tree = self._tree = app_commands.CommandTree(client)
         for command in self._commands():
             tree.add_command(command)
         client.event(self.on_message)
@@ -124,6 +124,14 @@ class DiscordAdapter(NetworkAdapter):
             connection.cancel()
             await asyncio.gather(connection, return_exceptions=True)
 
+    async def register_commands(self) -> None:
+        if self._tree is None:
+            return
+        self._tree.clear_commands(guild=None)
+        for command in self._commands():
+            self._tree.add_command(command)
+        await self._sync(self._tree)
+
     async def _sync(self, tree: app_commands.CommandTree) -> None:
         try:
             if self.settings.command_guilds:
@@ -142,13 +150,14 @@ class DiscordAdapter(NetworkAdapter):
     def _commands(self) -> list[app_commands.Command]:
         assert self.bot is not None
         found = []
-        for command in COMMANDS.values():
+        builtin = {c.name for c in self.bot.commands()}
+        for command in self.bot.commands():
             options = []
             if command.args:
                 options = [Option("args", str, not command.args.startswith("["), command.args, keyword=False)]
             found.append(self._command(command.name, command.help, options))
-        for manifest in sorted(self.bot.ctx.skills.values(), key=lambda m: m.name):
-            if manifest.name in COMMANDS or not _NAME.match(manifest.name):
+        for manifest in self.bot.skills():
+            if manifest.name in builtin or not _NAME.match(manifest.name):
                 log.warning("discord: skill %s cannot be a slash command (name); it still answers in messages", manifest.name)
                 continue
             found.append(self._command(manifest.name, manifest.description, skill_options(manifest)))
@@ -245,7 +254,7 @@ def _channel_id(reply: Reply) -> int:
     return int(reply.conversation.split(":", 1)[1])
 
 
-def skill_options(manifest: Manifest) -> list[Option]:
+def skill_options(manifest: Skill) -> list[Option]:
     """Typed options from the manifest's JSON Schema parameters."""
     options = []
     for name, prop in manifest.properties.items():

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from bot.models import Reply
+from bot.flow import Reply
 
 
 @dataclass(frozen=True)

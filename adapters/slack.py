@@ -26,9 +26,8 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters import credentials, format
 from adapters.base import AuthError, NetworkAdapter, settings_from
-from bot.commands import COMMANDS
-from bot.models import Message, Reply
-from bot.outbox import RetryLater, Undeliverable
+from bot.flow import Message, Reply
+from bot.store.outbox import RetryLater, Undeliverable
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +182,7 @@ class SlackAdapter(NetworkAdapter):
         first = text.split(" ", 1)[0].lower()
         if not text:
             return "/help"
-        if first in COMMANDS or first in self.bot.ctx.skills:
+        if first in {c.name for c in self.bot.commands()} | {s.name for s in self.bot.skills()}:
             return "/" + text
         return text
 

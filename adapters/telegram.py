@@ -20,9 +20,8 @@ from telegram.ext import Application, ApplicationBuilder, CommandHandler, Contex
 
 from adapters import credentials, format
 from adapters.base import AuthError, NetworkAdapter
-from bot.commands import COMMANDS
-from bot.models import Message, Reply
-from bot.outbox import RetryLater, Undeliverable
+from bot.flow import Message, Reply
+from bot.store.outbox import RetryLater, Undeliverable
 
 # Opt in to PTB's coming default (time periods as timedelta); otherwise PTB warns on every flood-control answer.
 os.environ.setdefault("PTB_TIMEDELTA", "true")
@@ -55,11 +54,13 @@ class TelegramAdapter(NetworkAdapter):
         self._token = token
         self._webhook_secret = webhook_secret
         self._app: Application | None = None
+        self._commands: CommandHandler | None = None
 
     async def serve(self) -> None:
         s = self.settings
         app = ApplicationBuilder().token(self._token).base_url(s.base_url).base_file_url(s.base_file_url).build()
-        app.add_handler(CommandHandler(self._command_names(), self._on_command, filters=filters.UpdateType.MESSAGE))
+        self._commands = CommandHandler(self._command_names(), self._on_command, filters=filters.UpdateType.MESSAGE)
+        app.add_handler(self._commands)
         app.add_handler(MessageHandler(filters.TEXT & filters.UpdateType.MESSAGE, self._on_text))
         try:
             await app.initialize()  # getMe: the token check
@@ -92,14 +93,18 @@ class TelegramAdapter(NetworkAdapter):
 
     def _command_names(self) -> list[str]:
         assert self.bot is not None
-        names = list(COMMANDS) + sorted(self.bot.ctx.skills)
+        names = [c.name for c in self.bot.commands()] + [s.name for s in self.bot.skills()]
         return [name for name in names if _COMMAND_NAME.match(name)][:MAX_COMMANDS]
 
     def _bot_commands(self) -> list[BotCommand]:
         assert self.bot is not None
-        skills = self.bot.ctx.skills
-        help_of = {name: COMMANDS[name].help if name in COMMANDS else skills[name].description for name in self._command_names()}
-        return [BotCommand(name, (text or name)[:256]) for name, text in help_of.items()]
+        help_of = {s.name: s.description for s in self.bot.skills()} | {c.name: c.help for c in self.bot.commands()}
+        return [BotCommand(name, (help_of.get(name) or name)[:256]) for name in self._command_names()]
+
+    async def register_commands(self) -> None:
+        if self._app is not None and self._commands is not None:
+            self._commands.commands = frozenset(self._command_names())
+            await self._app.bot.set_my_commands(self._bot_commands())
 
     # --- inbound ---
 

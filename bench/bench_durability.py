@@ -31,10 +31,12 @@ from pathlib import Path
 import yaml
 from percentiles import pct
 
-from bot import config, ledger, outbox, scheduler
+from bot import config
 from bot.app import Bot
-from bot.models import JobState, Message, Reply
-from bot.recovery import LOST_AFTER
+from bot.flow import JobState, Message, Reply
+from bot.jobs import scheduler
+from bot.jobs.recovery import LOST_AFTER
+from bot.store import ledger, outbox
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -111,14 +113,14 @@ def cron_jitter(boundaries: int, schedules: int) -> None:
         bot = Bot(config.load(str(make_config(Path(tmp), entries)), environ={}))
         jitter: list[float] = []
         offset = 0.0
-        scheduler.tick(bot.ctx, time.time())
+        bot.scheduler.tick(time.time())
         for _ in range(boundaries):
             # Shift the clock so the next minute boundary is 1-2 s away, at a random phase to the tick.
             now = time.time() + offset
             offset += (math.floor(now / 60) + 1) * 60 - now - random.uniform(1.0, 2.0)
             done = False
             while not done:
-                fired = scheduler.tick(bot.ctx, time.time() + offset)
+                fired = bot.scheduler.tick(time.time() + offset)
                 jitter.extend(f.at + offset - f.due for f in fired)
                 done = bool(fired)
                 time.sleep(scheduler.pause_before_next_tick(time.time() + offset))

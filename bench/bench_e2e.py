@@ -27,10 +27,12 @@ from pathlib import Path
 
 from percentiles import pct
 
-from bot import config, host, ledger
+from bot import config
 from bot.app import Bot
-from bot.manifest import render_argv
-from bot.models import Message, Reply
+from bot.flow import Message, Reply
+from bot.runtime import host
+from bot.skill import render_argv
+from bot.store import ledger
 
 TEXT = "say hello"
 SKILL, ARGS, OUTPUT = "say", {"text": "hello"}, "hello\n"
@@ -139,7 +141,7 @@ def main() -> None:
             check=False,
         )
         driver = info.stdout.strip() or "?"
-        skill = bot.ctx.skills[SKILL]
+        skill = bot.catalog.skills[SKILL]
         podman_argv = ["podman", "run", "--rm", "--runtime", cfg.podman.runtime, "--network", "none", skill.run_image]
         argv = owner.command(podman_argv + render_argv(skill, ARGS))
         recorder = Recorder()

@@ -23,7 +23,7 @@ from percentiles import pct
 
 from bot import config
 from bot.app import Bot
-from bot.models import JobState, Message, Reply
+from bot.flow import JobState, Message, Reply
 
 TEXT = "say hello"
 

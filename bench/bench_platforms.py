@@ -37,7 +37,7 @@ from percentiles import pct
 import adapters  # noqa: E402
 from bot import config  # noqa: E402
 from bot.app import Bot  # noqa: E402
-from bot.models import Message, Reply  # noqa: E402
+from bot.flow import Message, Reply  # noqa: E402
 from tests.fake_discord import FakeDiscord  # noqa: E402
 from tests.fake_slack import FakeSlack  # noqa: E402
 from tests.fake_telegram import FakeTelegram  # noqa: E402

@@ -17,8 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from bot import arguments, config, embed, evaluate, llm
-from bot.manifest import load_all
+from bot import config
+from bot.chat import evaluation as evaluate
+from bot.skill import load_all
+from bot.understanding import arguments, embeddings, llm
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -57,7 +59,7 @@ def main() -> None:
         texts = [c.text for c in cases if c.text.strip()]
 
         start_rss = rss_mb()
-        took, encoder = timed(lambda: embed.load(cfg.model.dir / cfg.model.embeddings))
+        took, encoder = timed(lambda: embeddings.load(cfg.model.dir / cfg.model.embeddings))
         enc_rss = rss_mb()
         print(f"models in {cfg.model.dir}; {cfg.model.threads} threads, context {cfg.model.context}")
         print(f"embeddings load {took:.2f} s, RSS {start_rss:.0f} -> {enc_rss:.0f} MB")

@@ -1,165 +1,151 @@
-"""Wiring: config + manifests + database + queue + adapters, and the background loops of a podbot process.
+"""One podbot process, built in one step: database, skills, queue, runner, understanding, pipeline, then loops.
 
-Loops (threads): the outbox sender (every process with adapters); the
-supervisor (lease heartbeats and recovery, in every process that runs jobs);
-the scheduler and the manifest watcher (in the bot process).
+Loops (bot.loops): one outbox sender per platform adapter (a platform that
+rate-limits never holds up the others); the supervisor (lease heartbeats and
+recovery, in every process that runs jobs); the scheduler and the manifest
+watcher (in the bot process). `receive` is the error boundary of a message:
+whatever happens, the person gets one line and the audit log one entry.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import uuid
-from collections.abc import Callable
-from pathlib import Path
-from typing import Protocol
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from bot import containers, images, ledger, outbox, pipeline, recovery, scheduler, worker
+from bot.catalog import Catalog
+from bot.chat import pipeline, rbac
+from bot.chat.commands import COMMANDS, Command
+from bot.chat.decision import Decision
+from bot.chat.services import Services
 from bot.config import Config
-from bot.context import Context
-from bot.db import Database
-from bot.manifest import Manifest, load_all, manifest_files
-from bot.models import Message, Reply
-from bot.queue import JobQueue
-from bot.schema import Problem
-from bot.understand import Understanding
+from bot.errors import apology, incident
+from bot.flow import Message, Reply
+from bot.jobs import recovery
+from bot.jobs.queue import JobQueue
+from bot.jobs.scheduler import Scheduler, pause_before_next_tick
+from bot.jobs.worker import Worker
+from bot.loops import Loops
+from bot.runtime import images
+from bot.runtime.podman import PodmanRunner
+from bot.runtime.runner import Engine, Runner
+from bot.skill import Skill
+from bot.store import audit, ledger, outbox
+from bot.store.database import Database
+from bot.understanding.stages import Understanding
+
+if TYPE_CHECKING:
+    from huey.consumer import Consumer
+
+    from adapters.contract import Adapter
 
 log = logging.getLogger(__name__)
 
-OUTBOX_POLL = 0.05
+OUTBOX_POLL = 0.05  # the senders also poll: replies may come from worker processes
 HEARTBEAT = 2.0  # seconds between lease renewals and recovery passes (the lease lasts worker.LEASE)
 WATCH_EVERY = 2.0
 
 
-class Adapter(Protocol):
-    platform: str
-
-    def send(self, reply: Reply) -> None:
-        """Deliver one reply; raise (or raise outbox.RetryLater) if the platform did not accept it."""
-
-
-class ManifestError(Exception):
-    def __init__(self, problems: list[Problem]):
-        super().__init__("\n".join(map(str, problems)))
-        self.problems = problems
-
-
-def load_skills(cfg: Config) -> dict[str, Manifest]:
-    skills, problems = load_all(list(cfg.manifest_dirs), set(cfg.mounts))
-    if problems:
-        raise ManifestError(problems)
-    return skills
-
-
 class Bot:
-    def __init__(self, cfg: Config):
+    def __init__(self, cfg: Config, runner: Runner | None = None):
+        """Build everything (raises Problems when the manifests have errors); nothing runs until start()."""
         self.cfg = cfg
         self.db = Database(cfg.db_path)
-        self._wake = threading.Event()
-        self.ctx = Context(cfg, self.db, load_skills(cfg), enqueue=lambda job_id, delay=0.0: None, notify=self._wake.set)
-        self.queue = JobQueue(cfg, lambda job_id: worker.execute(self.ctx, job_id))
-        self.ctx.enqueue = self.queue.enqueue
-        self.ctx.reload = self.reload
+        self.catalog = Catalog(cfg)
+        self.runner: Runner = runner if runner is not None else PodmanRunner(cfg)
+        self.queue = JobQueue(cfg)
+        self.loops = Loops()
+        self.worker = Worker(cfg, self.db, self.catalog, self.runner, self.queue.enqueue, self.loops.wake)
+        self.scheduler = Scheduler(cfg, self.db, self.catalog, self.queue.enqueue, self.loops.wake)
         # Loads its models on first use, once per process (they are shared by every Bot in it).
-        self.ctx.understanding = Understanding(cfg.model, lambda: self.ctx.skills)
+        self.understanding = Understanding(cfg.model, self.catalog)
+        self.services = Services(cfg, self.db, self.catalog, self.queue.enqueue, self.worker.stop_job, self.understanding)
         self.adapters: dict[str, Adapter] = {}
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self._consumer = None
-        self._manifest_stamp = self._stamp()
+        self._consumer: Consumer | None = None
+        self._started = False
 
-    def check_host(self) -> containers.Engine:
+    def check_host(self) -> Engine:
         """Fail early, with how to fix it, when Podman or the base image is not there."""
-        engine = containers.connect(self.cfg)
-        images.ensure_base(self.cfg, lambda line: log.info("image: %s", line))
+        engine = self.runner.engine()
+        images.ensure_base(self.runner, lambda line: log.info("image: %s", line))
         return engine
 
     def add_adapter(self, adapter: Adapter) -> None:
         self.adapters[adapter.platform] = adapter
+        self.catalog.on_change(adapter.skills_changed)
+        if self._started:
+            self._start_sender(adapter)
 
-    def _loop(self, name: str, every: float | Callable[[], float], step: Callable[[], object]) -> None:
-        def run() -> None:
-            while not self._stop.is_set():
-                try:
-                    step()
-                except Exception:
-                    log.exception("%s loop failed; going on", name)
-                self._stop.wait(every() if callable(every) else every)
-
-        thread = threading.Thread(target=run, name=name, daemon=True)
-        thread.start()
-        self._threads.append(thread)
+    def _start_sender(self, adapter: Adapter) -> None:
+        senders = {adapter.platform: adapter.send}
+        self.loops.every(f"outbox-{adapter.platform}", OUTBOX_POLL, lambda: outbox.deliver(self.db, senders), wakeable=True)
 
     def start(self, workers: int | None = None, schedules: bool = True, watch: bool = True) -> None:
-        """Start job workers (unless workers == 0), the outbox sender, the scheduler and the manifest watcher."""
+        """Start job workers (unless workers == 0), the outbox senders, the scheduler and the manifest watcher."""
+        self._started = True
         if workers != 0:
             self.start_supervisor()
-            self._consumer = self.queue.start_in_process(workers)
-        sender = threading.Thread(target=self._send_loop, name="outbox", daemon=True)
-        sender.start()
-        self._threads.append(sender)
+            self._consumer = self.queue.start_in_process(self.worker.execute, workers)
+        for adapter in self.adapters.values():
+            self._start_sender(adapter)
         if schedules:
-            self._loop("scheduler", lambda: scheduler.pause_before_next_tick(time.time()), lambda: scheduler.tick(self.ctx))
+            self.loops.every("scheduler", lambda: pause_before_next_tick(time.time()), self.scheduler.tick)
         if watch:
-            self._loop("manifest-watcher", WATCH_EVERY, self._reload_if_changed)
+            self.loops.every("manifest-watcher", WATCH_EVERY, self.catalog.reload_if_changed)
 
     def start_supervisor(self) -> None:
         """Lease heartbeats and recovery: this process's running jobs stay ours; dead workers' jobs come back."""
-        recovery.recover(self.ctx, self.queue.job_ids)
-        self._loop("supervisor", HEARTBEAT, self._supervise)
+        recovery.recover(self.worker, self.queue.job_ids)
+        self.loops.every("supervisor", HEARTBEAT, self._supervise)
 
     def _supervise(self) -> None:
-        with self.ctx.lock:
-            mine = list(self.ctx.running)
-        ledger.heartbeat(self.db, mine, self.ctx.worker_id, worker.LEASE)
-        recovery.recover(self.ctx, self.queue.job_ids)
+        self.worker.heartbeat()
+        recovery.recover(self.worker, self.queue.job_ids)
+
+    def serve_jobs(self, workers: int | None = None) -> None:
+        """Run only the job consumer in the foreground (`podbot worker`); Huey's consumer handles the signals."""
+        self.start_supervisor()
+        self.queue.consumer(self.worker.execute, workers).run()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
         if self._consumer is not None:
             self._consumer.stop(graceful=True)
-        for thread in self._threads:
-            thread.join(timeout=5)
+        self.loops.stop()
+
+    # --- what adapters get (adapters.contract.BotPort) ---
 
     def receive(self, msg: Message) -> list[Reply]:
-        """Run a message through the pipeline; its replies go out through the outbox."""
-        replies = pipeline.handle(self.ctx, msg)
+        """Run a message through the pipeline, audit the decision, and queue its replies in the outbox."""
+        try:
+            decision = pipeline.handle(self.services, msg)
+        except Exception:
+            ident = incident(f"handling a message from {msg.user} in {msg.conversation}")
+            decision = Decision("error", (Reply(msg.conversation, apology(ident), None, msg.thread),), detail=f"incident {ident}")
+        return self._record(msg, decision)
+
+    def _record(self, msg: Message, decision: Decision) -> list[Reply]:
+        if decision is not pipeline.IGNORED:
+            audit.record(self.db, msg.user, msg.conversation, decision.outcome, decision.skill, decision.job_id, decision.detail)
         message_id = msg.message_id or uuid.uuid4().hex
-        for seq, reply in enumerate(replies):
+        for seq, reply in enumerate(decision.replies):
             outbox.put(self.db, f"msg:{msg.platform}:{message_id}:{seq}", reply)
-        self._wake.set()
-        return replies
+        self.loops.wake()
+        return list(decision.replies)
+
+    def commands(self) -> Sequence[Command]:
+        return list(COMMANDS.values())
+
+    def skills(self, user: str | None = None) -> Sequence[Skill]:
+        if user is None:
+            return sorted(self.catalog, key=lambda s: s.name)
+        return rbac.runnable(self.cfg, rbac.roles_of(self.cfg, user, self.db), self.catalog)
+
+    def job_active(self, job_id: int) -> bool:
+        job = ledger.get(self.db, job_id)
+        return job is not None and not job.state.terminal
 
     def idle(self, job_ids: list[int]) -> bool:
         """True when these jobs have ended and every reply for our adapters is sent."""
         return not ledger.unfinished(self.db, job_ids) and outbox.count_pending(self.db, list(self.adapters)) == 0
-
-    def _send_loop(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(OUTBOX_POLL)
-            self._wake.clear()
-            self.flush()
-
-    def flush(self) -> int:
-        return outbox.deliver(self.db, {platform: adapter.send for platform, adapter in self.adapters.items()})
-
-    def reload(self) -> list[Problem]:
-        """Re-read the manifests; on any error keep the last good set and return the problems."""
-        skills, problems = load_all(list(self.cfg.manifest_dirs), set(self.cfg.mounts))
-        self._manifest_stamp = self._stamp()
-        if problems:
-            log.error("manifests not reloaded, keeping the last good set:\n%s", "\n".join(map(str, problems)))
-            return problems
-        self.ctx.skills = skills
-        log.info("reloaded %d skills", len(skills))
-        return []
-
-    def _stamp(self) -> tuple:
-        files = manifest_files([Path(d) for d in self.cfg.manifest_dirs])
-        return tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files if f.exists())
-
-    def _reload_if_changed(self) -> None:
-        if self._stamp() != self._manifest_stamp:
-            self.reload()

@@ -13,9 +13,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot import config, containers, images
+from bot import config
 from bot.app import Bot
-from bot.models import Message, Reply
+from bot.flow import Message, Reply
+from bot.runtime import images
+from bot.runtime.podman import PodmanRunner
+from bot.runtime.runner import Engine
 
 REPO = Path(__file__).resolve().parent.parent
 WAIT = 120  # seconds before a test gives up waiting; a guard against hangs, not a speed check
@@ -39,6 +42,15 @@ class Recorder:
         self.replies: list[Reply] = []
         self.refuse = False
         self._cond = threading.Condition()
+
+    def start(self, bot) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def skills_changed(self) -> None:
+        pass
 
     def send(self, reply: Reply) -> None:
         if self.refuse:
@@ -66,10 +78,11 @@ class Recorder:
 
 
 @pytest.fixture(scope="session")
-def podman_ready() -> containers.Engine:
+def podman_ready() -> Engine:
     cfg = config.load(environ={"PODBOT_DATA_DIR": tempfile.mkdtemp(prefix="podbot-session-")})
-    engine = containers.connect(cfg)
-    images.ensure_base(cfg)
+    runner = PodmanRunner(cfg)
+    engine = runner.engine()
+    images.ensure_base(runner)
     return engine
 
 
@@ -170,10 +183,9 @@ def bot_factory(podman_ready, config_path: Path) -> Iterator:
 @pytest.fixture(scope="session")
 def models_dir() -> Path:
     """The bundled models, installed (or verified) where `podbot models install` puts them by default."""
-    from bot import modelstore
 
     path = config.load().model.dir
-    modelstore.install(path, lambda *_: None, lambda *_: None)
+    model_files.install(path, lambda *_: None, lambda *_: None)
     return path
 
 

@@ -11,7 +11,7 @@ import time
 
 from bot import config
 from bot.app import Bot
-from bot.models import Reply
+from bot.flow import Reply
 
 
 class FileAdapter:

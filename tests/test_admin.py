@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from bot import audit
+from bot.store import audit
 from tests.conftest import add_manifest, probe_like, run_skill, say
 
 ADMIN_ONLY = ["/cancel 1", "/audit", "/grant console:uma operator", "/revoke console:uma operator", "/reload", "/schedules"]
@@ -38,9 +38,9 @@ def test_reload_keeps_the_last_good_set_and_names_the_error(running, tmp_path: P
     bad = tmp_path / "extra-manifests" / "zbad.yaml"
     bad.write_text("name: zbad\ndescription: d\nrun: {image: x, command: [x]}\nroles: [user]\nretries: many\n")
     [reply] = say(bot, "ada", "/reload")
-    assert reply.text == f"Manifests have 1 errors; keeping the last good set ({len(bot.ctx.skills)} skills)."
+    assert reply.text == f"Manifests have 1 errors; keeping the last good set ({len(bot.catalog.skills)} skills)."
     assert reply.code == f"{bad}:5:1: retries: 'many' is not of type 'integer'"
-    assert "fresh" in bot.ctx.skills and "zbad" not in bot.ctx.skills
+    assert "fresh" in bot.catalog.skills and "zbad" not in bot.catalog.skills
     assert any(e.event == "reload" for e in audit.latest(bot.db, 20))
 
 
@@ -48,9 +48,9 @@ def test_manifest_change_reloads_by_itself(bot_factory, tmp_path: Path) -> None:
     bot, _ = bot_factory(0, schedules=False)
     add_manifest(tmp_path, probe_like("hot", "echo hot"))
     deadline = time.monotonic() + 60
-    while "hot" not in bot.ctx.skills and time.monotonic() < deadline:
+    while "hot" not in bot.catalog.skills and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert "hot" in bot.ctx.skills
+    assert "hot" in bot.catalog.skills
 
 
 def test_jobs_job_and_audit_for_admins(running) -> None:

@@ -9,8 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-from bot import audit, containers, ledger, outbox
-from bot.models import JobState, Message, Reply
+from bot.errors import Undeliverable
+from bot.flow import JobState, Message, Reply
+from bot.store import audit, ledger, outbox
 from tests.conftest import REPO, WAIT, add_manifest, probe_like, run_skill, say, write_config
 
 
@@ -49,7 +50,7 @@ def test_kill_9_worker_loses_no_job(bot_factory, tmp_path: Path, log_dir: Path) 
     try:
         wait(lambda: not ledger.unfinished(bot.db, ids), "every job to end", timeout=600)
         # The dead worker's last API calls may finish after recovery; the new worker's sweep removes what they left.
-        wait(lambda: containers.job_containers(bot.cfg) == [], "no container to be left behind")
+        wait(lambda: bot.runner.containers() == [], "no container to be left behind")
     finally:
         second.send_signal(signal.SIGINT)
         second.wait(timeout=60)
@@ -63,7 +64,7 @@ def test_kill_9_worker_loses_no_job(bot_factory, tmp_path: Path, log_dir: Path) 
 
 def test_bot_killed_between_send_and_mark_loses_no_reply(podman_ready, config_path: Path, tmp_path: Path) -> None:
     from bot import config
-    from bot.db import Database
+    from bot.store.database import Database
 
     db = Database(config.load(str(config_path), environ={}).db_path)
     for i in range(10):
@@ -126,11 +127,11 @@ def test_concurrency_limit_holds_across_workers(bot_factory, tmp_path: Path) -> 
 def test_cancel_stops_the_container(running) -> None:
     bot, recorder = running
     [ack] = say(bot, "ada", "/probe script='sleep 30'")
-    wait(lambda: containers.job_containers(bot.cfg), "the container to start")
+    wait(lambda: bot.runner.containers(), "the container to start")
     [reply] = say(bot, "ada", f"/cancel {ack.job_id}")
     assert reply.text == f"job {ack.job_id} cancelled and its container stopped."
     assert ledger.get(bot.db, ack.job_id).state == JobState.CANCELLED
-    wait(lambda: not containers.job_containers(bot.cfg), "the container to go")
+    wait(lambda: not bot.runner.containers(), "the container to go")
     [again] = say(bot, "ada", f"/cancel {ack.job_id}")
     assert again.text == f"job {ack.job_id} is cancelled; only queued or running jobs can be cancelled."
     [refused] = say(bot, "olga", f"/cancel {ack.job_id}")
@@ -157,7 +158,7 @@ def test_rate_limit_says_slow_down(bot_factory, tmp_path: Path, log_dir: Path) -
 
 
 def test_a_long_backlog_in_one_conversation_does_not_hide_others(tmp_path: Path) -> None:
-    from bot.db import Database
+    from bot.store.database import Database
 
     db = Database(tmp_path / "podbot.db")
     for i in range(600):
@@ -170,7 +171,7 @@ def test_a_long_backlog_in_one_conversation_does_not_hide_others(tmp_path: Path)
 
 
 def test_an_undeliverable_reply_is_given_up_not_retried_forever(tmp_path: Path) -> None:
-    from bot.db import Database
+    from bot.store.database import Database
 
     db = Database(tmp_path / "podbot.db")
     outbox.put(db, "gone:0", Reply("console:gone", "to a deleted chat"))
@@ -179,7 +180,7 @@ def test_an_undeliverable_reply_is_given_up_not_retried_forever(tmp_path: Path) 
 
     def send(reply: Reply) -> None:
         if reply.text == "to a deleted chat":
-            raise outbox.Undeliverable("chat not found")
+            raise Undeliverable("chat not found")
         sent.append(reply.text)
 
     assert outbox.deliver(db, {"console": send}) == 1

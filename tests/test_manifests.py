@@ -1,4 +1,4 @@
-"""Manifest validation: every error names FILE:LINE:COL of the offending key."""
+"""Skill validation: every error names FILE:LINE:COL of the offending key."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.manifest import load_all, render_argv
+from bot.skill import load_all, render_argv
 
 REPO = Path(__file__).resolve().parent.parent
 

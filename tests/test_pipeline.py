@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot import audit, ledger
-from bot.models import JobState
+from bot.flow import JobState
+from bot.store import audit, ledger
 from tests.conftest import run_skill, say
 
 
@@ -32,7 +32,6 @@ def test_df_runs_in_a_container_and_answers(running) -> None:
     job = ledger.get(bot.db, result.job_id)
     assert (job.state, job.exit_code, job.args, job.requester) == (JobState.SUCCEEDED, 0, {"path": "/"}, "console:uma")
     assert [e for e in events(bot) if e[2] == "disk_usage"] == [
-        ("console:uma", "routed", "disk_usage"),
         ("console:uma", "enqueued", "disk_usage"),
         ("console:uma", "started", "disk_usage"),
         ("console:uma", "finished", "disk_usage"),

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.manifest import load_all
-from bot.router import ArgumentError, complete, route
+from bot.chat.routing import route
+from bot.errors import ArgumentError
+from bot.skill import complete, load_all
 
 REPO = Path(__file__).resolve().parent.parent
 SKILLS, _ = load_all([REPO / "manifests"])

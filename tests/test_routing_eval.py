@@ -6,9 +6,10 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from bot import config, evaluate
+from bot import config
+from bot.chat import evaluation as evaluate
 from bot.cli import main
-from bot.manifest import load_all
+from bot.skill import load_all
 from tests.conftest import REPO
 
 EVAL = REPO / "tests" / "routing_eval.yaml"

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from bot import config, containers, ledger
-from bot.models import JobState
+import pytest
+
+from bot import config
+from bot.errors import Unavailable
+from bot.flow import JobState
+from bot.runtime.podman import PodmanRunner
+from bot.store import ledger
 from tests.conftest import run_skill
 
 
@@ -68,14 +73,10 @@ def test_arguments_stay_one_argv_item(running) -> None:
 def test_no_container_is_left_behind(running) -> None:
     probe(running, "true")
     bot, _ = running
-    assert containers.job_containers(bot.cfg) == []
+    assert bot.runner.containers() == []
 
 
 def test_podman_unreachable_is_a_clear_error(tmp_path) -> None:
     cfg = config.load(environ={"PODBOT_DATA_DIR": str(tmp_path), "PODBOT_PODMAN__SOCKET": f"unix://{tmp_path}/none.sock"})
-    try:
-        containers.connect(cfg)
-    except Exception as exc:  # noqa: BLE001 - the message is what matters
-        assert f"nothing answers at podman.socket unix://{tmp_path}/none.sock: start it with" in str(exc)
-    else:
-        raise AssertionError("connect should fail")
+    with pytest.raises(Unavailable, match=f"nothing answers at podman.socket unix://{tmp_path}/none.sock: start it with"):
+        PodmanRunner(cfg).engine()

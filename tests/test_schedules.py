@@ -6,8 +6,8 @@ import math
 import time
 from pathlib import Path
 
-from bot import audit, ledger, scheduler
-from bot.models import JobState
+from bot.flow import JobState
+from bot.store import audit, ledger, schedules
 from tests.conftest import add_manifest, probe_like, say
 
 HOUR = 3600
@@ -27,10 +27,10 @@ def test_every_minute_fires_once_per_minute_and_fails_over(bot_factory, tmp_path
     add_manifest(tmp_path, probe_like("broken", "echo boom; exit 3", fallback="send_alert", schedule=schedule("* * * * *")))
     bot, recorder = bot_factory(2, schedules=False)
     t0 = minute_mark(time.time()) + 30
-    assert scheduler.tick(bot.ctx, t0) == []  # first sight: remembered, nothing missed
-    fired = scheduler.tick(bot.ctx, t0 + 60)
+    assert bot.scheduler.tick(t0) == []  # first sight: remembered, nothing missed
+    fired = bot.scheduler.tick(t0 + 60)
     assert sorted(f.schedule for f in fired) == ["broken", "heartbeat"]
-    assert scheduler.tick(bot.ctx, t0 + 61) == []  # same minute: nothing again
+    assert bot.scheduler.tick(t0 + 61) == []  # same minute: nothing again
     beat = next(f for f in fired if f.schedule == "heartbeat")
     result = recorder.result(beat.job_id)
     assert result.conversation == "console:ops" and result.code == "beat\n"
@@ -44,8 +44,8 @@ def test_schedule_identity_is_checked_like_a_person(bot_factory, tmp_path: Path)
     add_manifest(tmp_path, probe_like("sneaky", "echo hi", schedule=schedule("* * * * *", identity="console:uma")))
     bot, recorder = bot_factory(0, schedules=False)
     t0 = minute_mark(time.time()) + 30
-    scheduler.tick(bot.ctx, t0)
-    [fired] = scheduler.tick(bot.ctx, t0 + 60)
+    bot.scheduler.tick(t0)
+    [fired] = bot.scheduler.tick(t0 + 60)
     assert fired.job_id is None
     denied = recorder.wait_for(lambda r: r.conversation == "console:ops", "the denial")[0]
     assert denied.text == "Schedule sneaky did not run sneaky: console:uma lacks the role operator."
@@ -57,10 +57,10 @@ def test_catch_up_policies_across_a_restart(bot_factory, tmp_path: Path) -> None
         add_manifest(tmp_path, probe_like(f"hourly_{policy}", "true", schedule=schedule("0 * * * *", policy)))
     first, _ = bot_factory(0, schedules=False)
     t0 = math.floor(time.time() / HOUR) * HOUR + 30  # half a minute past an hour mark
-    scheduler.tick(first.ctx, t0)
+    first.scheduler.tick(t0)
     first.stop()
     restarted, _ = bot_factory(0, schedules=False)  # same data dir: schedules remember their last fire
-    fired = scheduler.tick(restarted.ctx, t0 + 3 * HOUR + 30 * 60)
+    fired = restarted.scheduler.tick(t0 + 3 * HOUR + 30 * 60)
     counts = {name: sum(1 for f in fired if f.schedule == name) for name in ("hourly_skip", "hourly_once", "hourly_all")}
     assert counts == {"hourly_skip": 0, "hourly_once": 1, "hourly_all": 3}
     assert all(ledger.get(restarted.db, f.job_id).state == JobState.QUEUED for f in fired)
@@ -75,11 +75,11 @@ def test_schedules_command_pause_and_resume(bot_factory, tmp_path: Path) -> None
     assert paused.text == "Schedule nightly-report paused."
     assert "— paused" in say(bot, "ada", "/schedules")[0].code
     t0 = time.time()
-    assert scheduler.tick(bot.ctx, t0 + 2 * 86400) == []
+    assert bot.scheduler.tick(t0 + 2 * 86400) == []
     assert say(bot, "ada", "/schedules resume nightly-report")[0].text == "Schedule nightly-report resumed."
     # Two 02:30 runs fell in the two paused days; resuming (on the same injected clock) starts from then,
     # so catch_up "once" has nothing to run.
-    scheduler.set_paused(bot.ctx, "nightly-report", False, now=t0 + 2 * 86400)
-    assert scheduler.tick(bot.ctx, t0 + 2 * 86400 + 30) == []
+    schedules.set_paused(bot.db, "nightly-report", False, t0 + 2 * 86400)
+    assert bot.scheduler.tick(t0 + 2 * 86400 + 30) == []
     [refused] = say(bot, "olga", "/schedules")
     assert refused.text.startswith("/schedules is for admins")

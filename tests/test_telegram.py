@@ -19,7 +19,7 @@ import pytest
 from adapters.telegram import TelegramAdapter, TelegramSettings
 from bot import config
 from bot.app import Bot
-from bot.models import Reply
+from bot.flow import Reply
 from tests.conftest import connected, platform_bot
 from tests.fake_http import WAIT, assert_sent_once_in_order
 from tests.fake_telegram import BOT, FakeTelegram

@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from bot import arguments, audit, config, embed, llm, modelstore
+from bot import config
 from bot.cli import main
-from bot.manifest import load_all, load_file
-from bot.understand import Understanding
+from bot.skill import load_all, load_file
+from bot.store import audit
+from bot.understanding import arguments, embeddings, llm, model_files
+from bot.understanding.stages import Understanding
 from tests.conftest import REPO, say, write_config
 
 SKILLS, _ = load_all([REPO / "manifests"])
@@ -35,23 +37,23 @@ def test_pre_tokenizer_patch_in_place(tmp_path: Path) -> None:
     model = tmp_path / "m.gguf"
     _gguf(model, "smollm")
     size = model.stat().st_size
-    modelstore.patch_pre_tokenizer(model)
-    assert modelstore.gguf_strings(model, {"tokenizer.ggml.pre", "general.architecture"}) == {
+    model_files.patch_pre_tokenizer(model)
+    assert model_files.gguf_strings(model, {"tokenizer.ggml.pre", "general.architecture"}) == {
         "tokenizer.ggml.pre": (model.read_bytes().index(b"refact"), "refact"),
         "general.architecture": (model.read_bytes().index(b"llama"), "llama"),
     }
     assert model.stat().st_size == size
-    modelstore.patch_pre_tokenizer(model)  # already patched: nothing to do
+    model_files.patch_pre_tokenizer(model)  # already patched: nothing to do
     _gguf(model, "gpt-2!")
-    with pytest.raises(modelstore.InstallError, match="expected 'smollm'"):
-        modelstore.patch_pre_tokenizer(model)
+    with pytest.raises(model_files.InstallError, match="expected 'smollm'"):
+        model_files.patch_pre_tokenizer(model)
 
 
 def test_install_is_idempotent_and_verified(models_dir: Path) -> None:
-    assert modelstore.install(models_dir, lambda *_: None, lambda *_: None) == [(b.name, False) for b in modelstore.BUNDLES]
-    gguf = models_dir / modelstore.SMOLLM2.members[0].target
-    assert modelstore.gguf_strings(gguf, {"tokenizer.ggml.pre"})["tokenizer.ggml.pre"][1] == "refact"
-    listed = {(i.name, i.kind, i.bundled) for i in modelstore.listing(models_dir)}
+    assert model_files.install(models_dir, lambda *_: None, lambda *_: None) == [(b.name, False) for b in model_files.BUNDLES]
+    gguf = models_dir / model_files.SMOLLM2.members[0].target
+    assert model_files.gguf_strings(gguf, {"tokenizer.ggml.pre"})["tokenizer.ggml.pre"][1] == "refact"
+    listed = {(i.name, i.kind, i.bundled) for i in model_files.listing(models_dir)}
     assert {("SmolLM2-135M-Instruct.Q4_1.gguf", "gguf", True), ("all-MiniLM-L6-v2", "embeddings", True)} <= listed
 
 
@@ -64,7 +66,7 @@ def test_models_list_marks_the_active_files(models_dir: Path, tmp_path: Path) ->
 
 
 def test_encoder_ranks_by_meaning_and_pads_correctly(models_dir: Path) -> None:
-    encoder = embed.load(models_dir / "all-MiniLM-L6-v2")
+    encoder = embeddings.load(models_dir / "all-MiniLM-L6-v2")
     texts = ["is /var full?", "how much disk is left?", "how long has the server been up?", "a much longer sentence about lunch plans"]
     vectors = encoder.encode(texts)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)

@@ -1,0 +1,214 @@
+"""Built-in commands: one table with names, arguments and help text.
+
+Platform adapters register these same entries as native slash commands.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from bot import cron
+from bot.chat import rbac
+from bot.chat.decision import Decision, say
+from bot.chat.services import Services
+from bot.flow import Job, JobState, Message, request
+from bot.store import audit, grants, ledger, schedules
+
+Handler = Callable[[Services, Message, frozenset[str], str], Decision]
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    args: str
+    help: str
+    handler: Handler
+    admin: bool = False
+
+
+def _help(s: Services, msg: Message, roles: frozenset[str], rest: str) -> Decision:
+    lines = [
+        "Ask me to run a skill:",
+        "  /SKILL key=value …   e.g. /disk_usage path=/",
+        "  /SKILL value …       values in the order /skills shows",
+        "  or a phrase a skill understands, e.g. `df /` or `say hello`",
+        "I answer at once with a job number, then with the result when the job ends.",
+        "Commands:",
+    ]
+    for command in COMMANDS.values():
+        if not command.admin or rbac.is_admin(s.cfg, roles):
+            lines.append(f"  /{command.name}{' ' + command.args if command.args else ''} — {command.help}")
+    return say(msg, "command", "\n".join(lines))
+
+
+def _skills(s: Services, msg: Message, roles: frozenset[str], rest: str) -> Decision:
+    mine = rbac.runnable(s.cfg, roles, s.catalog)
+    if not mine:
+        return say(msg, "command", "There are no skills you may run.")
+    lines = [f"{m.usage()} — {m.description}" for m in sorted(mine, key=lambda m: m.name)]
+    return say(msg, "command", f"Skills you may run ({len(mine)}):", "\n".join(lines))
+
+
+def _whoami(s: Services, msg: Message, roles: frozenset[str], rest: str) -> Decision:
+    name = f" ({msg.user_name})" if msg.user_name else ""
+    admin = " You are an admin." if rbac.is_admin(s.cfg, roles) else ""
+    return say(msg, "command", f"You are {msg.user}{name}; roles: {', '.join(sorted(roles))}.{admin}")
+
+
+def summary(job: Job) -> str:
+    when = time.strftime("%H:%M:%S", time.localtime(job.created))
+    exit_code = f" exit {job.exit_code}" if job.exit_code is not None else ""
+    return f"job {job.id} {job.state.value}{exit_code} — {request(job.skill, job.args)} ({when}, {job.requester})"
+
+
+def _jobs(s: Services, msg: Message, roles: frozenset[str], rest: str) -> Decision:
+    words = rest.split()
+    admin = rbac.is_admin(s.cfg, roles)
+    everyone = admin and ("all" in words or "failed" in words)
+    states = [JobState.FAILED, JobState.TIMED_OUT] if "failed" in words else None
+    jobs = ledger.recent(s.db, 10, None if everyone else msg.user, states)
+    if not jobs:
+        return say(msg, "command", "No jobs yet.")
+    return say(msg, "command", f"Latest {len(jobs)} jobs:", "\n".join(summary(j) for j in jobs))
+
+
+def _job(s: Services, msg: Message, roles: frozenset[str], rest: str) -> Decision:
+    if not rest.strip().isdigit():
+        return say(msg, "command", "usage: /job ID (the number from 'job 42 queued')")
+    job = ledger.get(s.db, int(rest))
+    if job is None or (job.requester != msg.user and not rbac.is_admin(s.cfg, roles)):
+        return say(msg, "command", f"There is no job {rest.strip()} of yours.")
+    timing = ""
+    if job.started and job.finished:
+        timing = f", ran {job.finished - job.started:.2f} s"
+    attempts = f", {job.attempts} attempts" if job.attempts > 1 else ""
+    text = summary(job) + timing + attempts
+    return say(msg, "command", text, job.output if job.state.terminal and job.state != JobState.DENIED else None, job_id=job.id)
+
+
+def _cancel(s: Services, msg: Message, roles: frozenset[str], rest: str) -> Decision:
+    if not rest.strip().isdigit():
+        return say(msg, "command", "usage: /cancel ID")
+    job_id = int(rest)
+    if not ledger.cancel(s.db, job_id):
+        job = ledger.get(s.db, job_id)
+        why = f"job {job_id} is {job.state.value}; only queued or running jobs can be cancelled." if job else f"There is no job {job_id}."
+        return say(msg, "command", why)
+    removed = s.stop_job(job_id)
+    text = f"job {job_id} cancelled" + (" and its container stopped." if removed else ".")
+    return say(msg, "cancelled", text, job_id=job_id, detail=f"{removed} container(s) stopped")
+
+
+def _audit(s: Services, msg: Message, roles: frozenset[str], rest: str) -> Decision:
+    limit = int(rest) if rest.strip().isdigit() else 10
+    lines = [
+        " ".join(
+            part
+            for part in (
+                time.strftime("%m-%d %H:%M:%S", time.localtime(e.ts)),
+                e.actor,
+                e.event,
+                e.skill,
+                e.job_id and f"job {e.job_id}",
+                e.detail,
+            )
+            if part
+        )
+        for e in audit.latest(s.db, min(limit, 100))
+    ]
+    return say(msg, "command", f"Latest {len(lines)} audit entries:", "\n".join(lines))
+
+
+def _grant(s: Services, msg: Message, roles: frozenset[str], rest: str) -> Decision:
+    parts = rest.split()
+    if len(parts) != 2 or ":" not in parts[0]:
+        return say(msg, "command", "usage: /grant IDENTITY ROLE, e.g. /grant slack:T1:U123 operator")
+    identity, role = parts
+    added = grants.grant(s.db, identity, role, msg.user)
+    text = f"{identity} now has the role {role}." if added else f"{identity} already had the role {role}."
+    return say(msg, "grant", text, detail=f"{identity} +{role}")
+
+
+def _revoke(s: Services, msg: Message, roles: frozenset[str], rest: str) -> Decision:
+    parts = rest.split()
+    if len(parts) != 2:
+        return say(msg, "command", "usage: /revoke IDENTITY ROLE")
+    identity, role = parts
+    if grants.revoke(s.db, identity, role):
+        still = " (podbot.yaml still gives it)" if role in rbac.roles_of(s.cfg, identity, s.db) else ""
+        text = f"{identity} no longer has the granted role {role}{still}."
+    else:
+        text = f"{identity} had no granted role {role}; roles from podbot.yaml change only there."
+    return say(msg, "revoke", text, detail=f"{identity} -{role}")
+
+
+def _reload(s: Services, msg: Message, roles: frozenset[str], rest: str) -> Decision:
+    problems = s.catalog.reload()
+    detail = f"{len(problems)} errors"
+    if problems:
+        text = f"Manifests have {len(problems)} errors; keeping the last good set ({len(s.catalog)} skills)."
+        return say(msg, "reload", text, "\n".join(map(str, problems)), detail=detail)
+    return say(msg, "reload", f"Reloaded {len(s.catalog)} skills: {', '.join(sorted(s.catalog.skills))}.", detail=detail)
+
+
+def _schedules(s: Services, msg: Message, roles: frozenset[str], rest: str) -> Decision:
+    words = rest.split()
+    if len(words) == 2 and words[0] in ("pause", "resume"):
+        if not schedules.set_paused(s.db, words[1], words[0] == "pause", time.time()):
+            return say(msg, "command", f"There is no schedule {words[1]}; /schedules lists them.")
+        text = f"Schedule {words[1]} {'paused' if words[0] == 'pause' else 'resumed'}."
+        return say(msg, f"schedule_{words[0]}", text, detail=words[1])
+    if words:
+        return say(msg, "command", "usage: /schedules [pause NAME | resume NAME]")
+    rows = listing(s, time.time())
+    if not rows:
+        return say(msg, "command", "No schedules.")
+    lines = [f"{name} — {skill} — {expr} — " + ("paused" if paused else _next(nxt)) for name, skill, expr, paused, nxt in rows]
+    return say(msg, "command", f"{len(rows)} schedules:", "\n".join(lines))
+
+
+COMMANDS: dict[str, Command] = {
+    c.name: c
+    for c in [
+        Command("help", "", "how to talk to me", _help),
+        Command("skills", "", "the skills you may run", _skills),
+        Command("whoami", "", "your identity and roles", _whoami),
+        Command("jobs", "[all|failed]", "your latest jobs (admins: all, or all failed)", _jobs),
+        Command("job", "ID", "one job: state, attempts, exit code, output", _job),
+        Command("cancel", "ID", "stop a job and its container", _cancel, admin=True),
+        Command("audit", "[N]", "the latest N audit entries", _audit, admin=True),
+        Command("grant", "IDENTITY ROLE", "give a person a role (kept in the database)", _grant, admin=True),
+        Command("revoke", "IDENTITY ROLE", "take back a granted role", _revoke, admin=True),
+        Command("reload", "", "re-read the manifests (errors keep the last good set)", _reload, admin=True),
+        Command("schedules", "[pause|resume NAME]", "cron schedules and their next run", _schedules, admin=True),
+    ]
+}
+
+
+def _next(when: float | None) -> str:
+    return f"next {time.strftime('%Y-%m-%d %H:%M', time.localtime(when))}" if when is not None else "no run within a year"
+
+
+def listing(s: Services, now: float) -> list[tuple[str, str, str, bool, float | None]]:
+    """(name, skill, cron, paused, next fire) for every schedule entry."""
+    rows = []
+    for skill in s.catalog:
+        for entry in skill.schedules:
+            paused, _ = schedules.state(s.db, entry.name, now)
+            upcoming = None if paused else cron.next_fire(cron.parse(entry.cron), cron.zone(entry.timezone), now)
+            rows.append((entry.name, skill.name, entry.cron + (f" {entry.timezone}" if entry.timezone else ""), paused, upcoming))
+    return rows
+
+
+def run(s: Services, msg: Message, roles: frozenset[str], name: str, rest: str) -> Decision | None:
+    """Run built-in command `name`, or None if there is no such command."""
+    command = COMMANDS.get(name)
+    if command is None:
+        return None
+    if command.admin and not rbac.is_admin(s.cfg, roles):
+        admins = ", ".join(sorted(s.cfg.admin_roles))
+        return say(msg, "denied", f"/{name} is for admins ({admins}); you have {', '.join(sorted(roles))}.", detail=f"/{name}")
+    decision = command.handler(s, msg, roles, rest)
+    return decision if decision.detail else replace(decision, detail=msg.text[:200])

@@ -1,0 +1,151 @@
+"""One message in, one decision out.
+
+roles → an answer the bot was waiting for? → built-in command → route →
+authorize → ask for a missing argument → validate → confirm → enqueue.
+
+Authorization comes before argument checks and questions: a person who may not
+run a skill learns nothing about its arguments and is never asked for them.
+Plain Python over `Message`: every step returns a `Decision` (or raises a
+`Refusal`, which becomes one); `bot.app.Bot.receive` audits it and puts its
+replies in the outbox. A job's result arrives later, through the outbox.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from bot.chat import commands, rbac
+from bot.chat.decision import Decision, say
+from bot.chat.routing import route, split_command
+from bot.chat.services import Services
+from bot.errors import Refusal
+from bot.flow import JobState, Message, request
+from bot.skill import Skill, coerce, complete
+from bot.store import ledger, pending
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 4000
+YES = {"yes", "y", "confirm", "ok", "/confirm", "/yes"}
+IGNORED = Decision("ignored")  # nothing to answer (an empty message); not audited
+
+
+def handle(s: Services, msg: Message) -> Decision:
+    try:
+        return _handle(s, msg)
+    except Refusal as exc:
+        return say(msg, exc.outcome, str(exc), detail=str(exc))
+
+
+def _handle(s: Services, msg: Message) -> Decision:
+    text = msg.text.strip()
+    if not text:
+        return IGNORED
+    if len(text) > MAX_TEXT:
+        reply = f"That message is too long ({len(text)} characters; the limit is {MAX_TEXT})."
+        return say(msg, "rejected", reply, detail=f"message of {len(text)} characters")
+    roles = rbac.roles_of(s.cfg, msg.user, s.db)
+
+    waiting = pending.take(s.db, msg.conversation, msg.user)
+    if waiting is not None:
+        resumed = _resume(s, msg, roles, waiting, text)
+        if resumed is not None:
+            return resumed
+
+    command = split_command(text)
+    if command and command[0] not in s.catalog:
+        done = commands.run(s, msg, roles, *command)
+        return done if done is not None else _unknown(s, msg, roles, f"I don't know /{command[0]}.")
+
+    found = route(text, s.catalog.skills)
+    if found is not None:
+        return decide(s, msg, roles, found.skill, found.args, via=f"via {found.via}: {found.args}")
+    # Free text: understood among the skills this person may run, never the others.
+    understood = s.understanding.understand(text, rbac.runnable(s.cfg, roles, s.catalog)) if s.understanding else None
+    if understood is None or understood.skill is None:
+        log.info("not understood: %r (%s)", text[:80], understood.note if understood else "no understanding stage")
+        return _unknown(s, msg, roles, "I don't know how to do that.")
+    via = f"via {understood.via}: {understood.args} ({understood.note})"
+    return decide(s, msg, roles, understood.skill, understood.args, via=via)
+
+
+def _unknown(s: Services, msg: Message, roles: frozenset[str], what: str) -> Decision:
+    mine = sorted(m.name for m in rbac.runnable(s.cfg, roles, s.catalog))
+    can = ", ".join(mine) if mine else "nothing yet"
+    return say(msg, "unknown", f"{what} You can run: {can}. /skills shows how, /help explains.", detail=msg.text[:200])
+
+
+def _resume(s: Services, msg: Message, roles: frozenset[str], waiting: pending.Pending, text: str) -> Decision | None:
+    """Handle the answer to a confirmation or a question; None when the text is something new."""
+    skill = s.catalog.get(waiting.skill)
+    if waiting.kind == pending.CONFIRM:
+        if text.lower() in YES and skill is not None:
+            return decide(s, msg, roles, skill, waiting.args, via="confirmed", confirmed=True)
+        return say(msg, "cancelled", f"Cancelled {request(waiting.skill, waiting.args)}.", skill=waiting.skill, detail="not confirmed")
+    if text.startswith("/") or skill is None or waiting.missing is None:
+        return None
+    args = {**waiting.args, waiting.missing: coerce(text, skill.properties.get(waiting.missing, {}))}
+    return decide(s, msg, roles, skill, args, via=f"answer for {waiting.missing}")
+
+
+def decide(
+    s: Services, msg: Message, roles: frozenset[str], skill: Skill, args: dict[str, Any], via: str = "", confirmed: bool = False
+) -> Decision:
+    """From a chosen skill and its arguments to a queued job, a question, or a one-line refusal."""
+    try:
+        return _decide(s, msg, roles, skill, args, confirmed, via)
+    except Refusal as exc:
+        return say(msg, exc.outcome, str(exc), skill=skill.name, detail=f"{via}; {exc}" if via else str(exc))
+
+
+def _decide(s: Services, msg: Message, roles: frozenset[str], skill: Skill, args: dict[str, Any], confirmed: bool, via: str) -> Decision:
+    cfg = s.cfg
+    why = f"{via}; " if via else ""
+    if not rbac.may_run(cfg, roles, skill):
+        job = ledger.create(s.db, skill.name, args, msg.user, msg.conversation, msg.thread, state=JobState.DENIED)
+        needed = ", ".join(sorted(skill.roles | cfg.admin_roles))
+        has = ", ".join(sorted(roles))
+        reply = f"Denied: {skill.name} needs the role {needed}; you have {has}."
+        return say(msg, "denied", reply, skill=skill.name, job_id=job.id, detail=f"{why}needs one of {needed}; has {has}")
+
+    missing = skill.missing(args)
+    if missing:
+        name = missing[0]
+        pending.put(s.db, pending.Pending(msg.conversation, msg.user, pending.ASK, skill.name, args, name, msg.thread), cfg.answer_timeout)
+        hint = skill.properties.get(name, {}).get("description")
+        reply = f"Which {name} for {skill.name}?" + (f" ({hint})" if hint else "")
+        return say(msg, "asked", reply, skill=skill.name, detail=f"{why}missing {name}")
+
+    args = complete(skill, args)
+
+    if skill.network and not cfg.allow_network:
+        raise Refusal(f"{skill.name} needs network access, which this bot's config does not allow (allow_network).")
+
+    if skill.cache:
+        hit = ledger.cached(s.db, skill.name, args, time.time() - skill.cache)
+        if hit is not None and hit.finished is not None:
+            age = time.time() - hit.finished
+            reply = f"{request(skill.name, args)}: from job {hit.id}, {age:.0f} s ago (cached, no new run)"
+            return say(msg, "cached", reply, hit.output or None, skill=skill.name, job_id=hit.id, detail=f"{why}{age:.0f} s old")
+
+    limit = cfg.rate_limit
+    started = ledger.recent_count(s.db, msg.user, time.time() - limit.per)
+    if started >= limit.jobs:
+        reply = f"Slow down: you started {started} jobs in the last {limit.per:.0f} s (limit {limit.jobs}). Try again shortly."
+        return say(msg, "rate_limited", reply, skill=skill.name, detail=f"{why}{started} jobs in {limit.per:.0f} s")
+
+    if skill.confirm and not confirmed:
+        item = pending.Pending(msg.conversation, msg.user, pending.CONFIRM, skill.name, args, None, msg.thread)
+        pending.put(s.db, item, cfg.answer_timeout)
+        reply = f"Run {request(skill.name, args)}? Reply yes within {cfg.answer_timeout:.0f} s to confirm; anything else cancels."
+        return say(msg, "confirm_requested", reply, skill=skill.name, detail=f"{why}{args}")
+
+    reply_to = cfg.alert_conversation if skill.reply_to == "alerts" else skill.reply_to
+    job = ledger.create(s.db, skill.name, args, msg.user, msg.conversation, msg.thread, reply_to)
+    s.enqueue(job.id, 0.0)
+    log.info("job %s %s queued for %s", job.id, request(skill.name, args), msg.user)
+    where = f"; the result goes to {reply_to}" if reply_to and reply_to != msg.conversation else ""
+    reply = f"job {job.id} queued: {request(skill.name, args)}" + where
+    return say(msg, "enqueued", reply, skill=skill.name, job_id=job.id, detail=f"{why}{args}")

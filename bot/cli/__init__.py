@@ -1,0 +1,62 @@
+"""The `podbot` command: one module per command group, and one error boundary for all of them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from bot import __version__
+from bot.cli import evaluate, host, manifests, models, records, serve
+from bot.cli.common import Invocation, fail
+from bot.errors import PodbotError, Problems
+
+
+class _Podbot(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Problems as exc:
+            fail(f"{len(exc.problems)} problems; fix them (`podbot manifests validate` checks manifests):\n{exc}")
+        except PodbotError as exc:
+            fail(str(exc))
+
+
+@click.group(cls=_Podbot, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="podbot")
+@click.option(
+    "--config",
+    "config_path",
+    envvar="PODBOT_CONFIG",
+    type=click.Path(dir_okay=False),
+    help="podbot.yaml to use (default: $PODBOT_CONFIG, else ./podbot.yaml, else built-in defaults).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log debug detail to stderr.")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
+    """Podbot: chat-first bot whose skills are YAML manifests run in rootless Podman containers.
+
+    \b
+    Start here:
+      podbot setup                  prepare rootless Podman and the base image
+      podbot run                    start the bot (console chat when no platform is configured)
+      podbot chat --user alice      talk to the bot as console:alice
+      printf 'df /\\n' | podbot chat  script it: one message per line
+    Every podbot.yaml value can be set as PODBOT_<KEY> (nested: PODBOT_LIMITS__MEMORY=512m).
+    """
+    ctx.obj = Invocation(config_path, verbose)
+
+
+for command in (
+    host.setup,
+    host.images,
+    serve.run,
+    serve.chat,
+    serve.worker,
+    manifests.manifests,
+    records.outbox,
+    records.audit,
+    models.models,
+    evaluate.eval_group,
+):
+    main.add_command(command)

@@ -1,0 +1,131 @@
+"""The outbox: every reply is stored before it is sent and marked sent only after the platform accepted it.
+
+Keys make stores idempotent: a job's result is keyed `job:ID:SEQ`, so a retried
+store never produces a second reply for the same job. A reply the platform
+refuses stays, and is tried again with exponential backoff and jitter (or when
+the platform said, via RetryLater); replies to one conversation go out in order,
+so a refused one holds back the later ones of its conversation only.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bot.errors import RetryLater, Undeliverable
+from bot.flow import Reply
+from bot.store.database import Database
+
+log = logging.getLogger(__name__)
+
+BACKOFF_BASE = 0.5
+BACKOFF_MAX = 60.0
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    id: int
+    key: str
+    reply: Reply
+    attempts: int = 0
+    next_try: float = 0.0
+    last_error: str = ""
+    created: float = 0.0
+
+
+def put(db: Database, key: str, reply: Reply) -> None:
+    db.execute(
+        "INSERT OR IGNORE INTO outbox (key, conversation, platform, thread, text, code, job_id, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (key, reply.conversation, reply.platform, reply.thread, reply.text, reply.code, reply.job_id, time.time()),
+    )
+
+
+_SELECT = "SELECT id, key, conversation, platform, thread, text, code, job_id, attempts, next_try, last_error, created FROM outbox"
+
+
+def _pending(r) -> Outgoing:
+    reply = Reply(r["conversation"], r["text"], r["code"], r["thread"], r["job_id"])
+    return Outgoing(r["id"], r["key"], reply, r["attempts"], r["next_try"] or 0.0, r["last_error"] or "", r["created"])
+
+
+def pending(db: Database, platforms: list[str], limit: int = 500, now: float | None = None) -> list[Outgoing]:
+    """Unsent replies for these platforms that may go now, oldest first.
+
+    A conversation whose oldest unsent reply waits for a retry is left out whole, so
+    its order holds and a long backlog there never hides other conversations' replies.
+    """
+    if not platforms:
+        return []
+    now = time.time() if now is None else now
+    marks = ",".join("?" * len(platforms))
+    rows = db.execute(
+        f"{_SELECT} WHERE sent IS NULL AND gave_up IS NULL AND platform IN ({marks}) AND conversation NOT IN"
+        " (SELECT conversation FROM outbox WHERE sent IS NULL AND gave_up IS NULL AND next_try > ?) ORDER BY id LIMIT ?",
+        (*platforms, now, limit),
+    ).fetchall()
+    return [_pending(r) for r in rows]
+
+
+def give_up(db: Database, item: Outgoing, error: Exception) -> None:
+    """Stop trying a reply the platform will never take; it stays in the table with the reason."""
+    db.execute("UPDATE outbox SET gave_up = ?, last_error = ? WHERE id = ?", (time.time(), f"undeliverable: {error}"[:300], item.id))
+
+
+def mark_sent(db: Database, outbox_id: int) -> None:
+    db.execute("UPDATE outbox SET sent = ? WHERE id = ? AND sent IS NULL", (time.time(), outbox_id))
+
+
+def mark_failed(db: Database, item: Outgoing, error: Exception) -> float:
+    """Record a refused send; return the delay before the next try."""
+    if isinstance(error, RetryLater):
+        delay = error.seconds
+    else:
+        delay = min(BACKOFF_MAX, BACKOFF_BASE * 2**item.attempts) * random.uniform(0.5, 1.5)
+    db.execute(
+        "UPDATE outbox SET attempts = attempts + 1, next_try = ?, last_error = ? WHERE id = ?",
+        (time.time() + delay, f"{type(error).__name__}: {error}"[:300], item.id),
+    )
+    return delay
+
+
+def count_pending(db: Database, platforms: list[str]) -> int:
+    if not platforms:
+        return 0
+    marks = ",".join("?" * len(platforms))
+    row = db.execute(
+        f"SELECT COUNT(*) FROM outbox WHERE sent IS NULL AND gave_up IS NULL AND platform IN ({marks})", tuple(platforms)
+    ).fetchone()
+    return row[0]
+
+
+def deliver(db: Database, senders: dict[str, Callable[[Reply], None]], now: float | None = None) -> int:
+    """One pass over what is owed to the platforms in `senders` (platform -> send(reply)); returns how many went out."""
+    now = time.time() if now is None else now
+    blocked: set[str] = set()
+    sent = 0
+    for item in pending(db, list(senders), now=now):
+        conversation = item.reply.conversation
+        if conversation in blocked:
+            continue
+        try:
+            senders[item.reply.platform](item.reply)
+        except Undeliverable as exc:
+            give_up(db, item, exc)
+            log.error("%s will never take %s (%s); gave it up", item.reply.platform, item.key, exc)
+            continue
+        except Exception as exc:  # any refusal: keep it, try later, hold back its conversation
+            delay = mark_failed(db, item, exc)
+            log.warning("%s refused %s (%s); next try in %.1f s", item.reply.platform, item.key, exc, delay)
+            blocked.add(conversation)
+            continue
+        mark_sent(db, item.id)
+        sent += 1
+    return sent
+
+
+def all_pending(db: Database) -> list[Outgoing]:
+    """Every unsent reply, oldest first (for `podbot outbox`)."""
+    return [_pending(r) for r in db.execute(f"{_SELECT} WHERE sent IS NULL AND gave_up IS NULL ORDER BY id").fetchall()]
