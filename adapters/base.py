@@ -27,7 +27,7 @@ S = TypeVar("S")
 
 def settings_from(cls: type[S], data: dict[str, Any], **converted: Any) -> S:
     """An adapter's settings dataclass from its `platforms.<name>` section (unknown keys ignored)."""
-    known = {f.name for f in fields(cls)}
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]  # S is always a settings dataclass
     return cls(**{key: value for key, value in data.items() if key in known}, **converted)
 
 

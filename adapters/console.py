@@ -15,14 +15,14 @@ import time
 from itertools import count
 from typing import TextIO
 
-from adapters.contract import BotPort
+from adapters.contract import BotPort, SimpleAdapter
 from bot.flow import Message, Reply
 
 CONVERSATION = "console"
 PROMPT = "> "
 
 
-class ConsoleAdapter:
+class ConsoleAdapter(SimpleAdapter):
     platform = "console"
 
     def __init__(self, user: str | None = None, out: TextIO = sys.stdout):
@@ -43,15 +43,6 @@ class ConsoleAdapter:
             if self._prompting:
                 self.out.write(PROMPT)
             self.out.flush()
-
-    def start(self, bot: BotPort) -> None:
-        """Nothing to connect: `run` reads the terminal in the foreground."""
-
-    def stop(self) -> None:
-        """`run` ends at the end of input."""
-
-    def skills_changed(self) -> None:
-        """The console has no native commands to register."""
 
     def message(self, text: str) -> Message:
         return Message(

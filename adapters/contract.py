@@ -15,7 +15,7 @@ from bot.errors import RetryLater, Undeliverable
 from bot.flow import Message, Reply
 from bot.skill import Skill
 
-__all__ = ["Adapter", "BotPort", "Message", "Reply", "RetryLater", "Undeliverable"]
+__all__ = ["Adapter", "BotPort", "Message", "Reply", "RetryLater", "SimpleAdapter", "Undeliverable"]
 
 
 class BotPort(Protocol):
@@ -61,3 +61,21 @@ class Adapter(Protocol):
     def skills_changed(self) -> None:
         """The loaded skills changed (a reload): re-register native commands where the platform has them."""
         ...
+
+
+class SimpleAdapter:
+    """An adapter with nothing to connect to and no native commands: a subclass sets `platform` and writes `send`."""
+
+    platform: str
+
+    def start(self, bot: BotPort) -> None:
+        """Nothing to connect."""
+
+    def stop(self) -> None:
+        """Nothing to disconnect."""
+
+    def skills_changed(self) -> None:
+        """No native commands to register."""
+
+    def send(self, reply: Reply) -> None:
+        raise NotImplementedError

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from bot.config import Config
@@ -27,17 +28,17 @@ NAMES = (
 
 def read(cfg: Config, environ: dict[str, str] | None = None) -> dict[str, str]:
     """The credentials that are set: the environment wins over the secrets file (KEY=value lines, # comments)."""
-    environ = os.environ if environ is None else environ
+    env: Mapping[str, str] = os.environ if environ is None else environ
     values: dict[str, str] = {}
     if cfg.platforms.get("secrets_file"):
-        path = Path(os.path.expanduser(cfg.platforms["secrets_file"]))
+        path = Path(os.path.expanduser(str(cfg.platforms["secrets_file"])))
         if not path.is_absolute() and cfg.source != "defaults":
             path = Path(cfg.source).resolve().parent / path
         try:
             values.update(_parse(path.read_text()))
         except OSError as exc:
             log.error("platforms.secrets_file %s cannot be read (%s); using the environment only", path, exc.strerror)
-    values.update({name: environ[name] for name in NAMES if environ.get(name)})
+    values.update({name: env[name] for name in NAMES if env.get(name)})
     return {name: value for name, value in values.items() if name in NAMES and value}
 
 

@@ -232,10 +232,12 @@ class DiscordAdapter(NetworkAdapter):
             if interaction is not None and not interaction.is_expired():
                 await interaction.followup.send(text, allowed_mentions=NO_PINGS)
                 return
-            reference = None
+            channel = self._client.get_partial_messageable(_channel_id(reply))
             if index == 0 and thread.isdigit():
                 reference = discord.MessageReference(message_id=int(thread), channel_id=_channel_id(reply), fail_if_not_exists=False)
-            await self._client.get_partial_messageable(_channel_id(reply)).send(text, allowed_mentions=NO_PINGS, reference=reference)
+                await channel.send(text, allowed_mentions=NO_PINGS, reference=reference)
+            else:
+                await channel.send(text, allowed_mentions=NO_PINGS)
         except discord.RateLimited as exc:
             raise RetryLater(exc.retry_after, "Discord rate limit") from exc
         except (discord.Forbidden, discord.NotFound) as exc:  # no access to the channel, or it is gone
@@ -261,7 +263,7 @@ def skill_options(manifest: Skill) -> list[Option]:
         if not _NAME.match(name):
             continue
         kind = prop.get("type")
-        annotation: Any = _TYPES.get(kind, str)
+        annotation: Any = _TYPES.get(str(kind), str)
         low, high = (
             (prop.get("minimum"), prop.get("maximum")) if kind in ("integer", "number") else (prop.get("minLength"), prop.get("maxLength"))
         )

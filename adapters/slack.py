@@ -103,6 +103,7 @@ class SlackAdapter(NetworkAdapter):
 
     async def _serve_socket(self, app: AsyncApp, who: str) -> None:
         # The SDK retries a refused apps.connections.open forever; ask once ourselves so a bad app token is a clear error.
+        assert self._app_token is not None  # socket mode is chosen only with an app token (adapters.configured)
         try:
             opened = await app.client.apps_connections_open(app_token=self._app_token)
         except SlackApiError as exc:

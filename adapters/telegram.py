@@ -67,11 +67,13 @@ class TelegramAdapter(NetworkAdapter):
         except InvalidToken:
             # PTB's own message repeats the token; this one must not.
             raise AuthError("Telegram rejected the bot token (TELEGRAM_BOT_TOKEN); ask @BotFather for a valid one") from None
+        updater = app.updater
+        assert updater is not None  # ApplicationBuilder makes one unless told not to
         try:
             await app.bot.set_my_commands(self._bot_commands())
             await app.start()
             if s.mode == "webhook":
-                await app.updater.start_webhook(
+                await updater.start_webhook(
                     listen=s.webhook_listen,
                     port=s.webhook_port,
                     url_path=s.webhook_path,
@@ -79,14 +81,14 @@ class TelegramAdapter(NetworkAdapter):
                     secret_token=self._webhook_secret,
                 )
             else:
-                await app.updater.start_polling(timeout=dt.timedelta(seconds=s.poll_timeout))
+                await updater.start_polling(timeout=dt.timedelta(seconds=s.poll_timeout))
             self._app = app
             self.ready(f"@{app.bot.username} ({s.mode})")
             await self.stopping.wait()
         finally:
             self.connected.clear()
-            if app.updater.running:
-                await app.updater.stop()
+            if updater.running:
+                await updater.stop()
             if app.running:
                 await app.stop()
             await app.shutdown()
@@ -128,8 +130,8 @@ class TelegramAdapter(NetworkAdapter):
             or (entity.type == MessageEntity.TEXT_MENTION and entity.user is not None and entity.user.id == me.id)
             for entity in message.entities
         )
-        replied = message.reply_to_message is not None and message.reply_to_message.from_user is not None
-        replied = replied and message.reply_to_message.from_user.id == me.id
+        to = message.reply_to_message.from_user if message.reply_to_message is not None else None
+        replied = to is not None and to.id == me.id
         if mentioned or replied:
             text = re.sub(re.escape(mention), " ", message.text, flags=re.IGNORECASE)
             self._deliver(update, " ".join(text.split()))

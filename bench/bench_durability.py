@@ -31,6 +31,7 @@ from pathlib import Path
 import yaml
 from percentiles import pct
 
+from adapters.contract import SimpleAdapter
 from bot import config
 from bot.app import Bot
 from bot.flow import JobState, Message, Reply
@@ -131,7 +132,7 @@ def cron_jitter(boundaries: int, schedules: int) -> None:
         )
 
 
-class Flaky:
+class Flaky(SimpleAdapter):
     platform = "console"
 
     def __init__(self) -> None:

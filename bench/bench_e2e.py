@@ -27,6 +27,7 @@ from pathlib import Path
 
 from percentiles import pct
 
+from adapters.contract import SimpleAdapter
 from bot import config
 from bot.app import Bot
 from bot.flow import Message, Reply
@@ -38,7 +39,7 @@ TEXT = "say hello"
 SKILL, ARGS, OUTPUT = "say", {"text": "hello"}, "hello\n"
 
 
-class Recorder:
+class Recorder(SimpleAdapter):
     """An adapter that notes when each reply arrives, per job id."""
 
     platform = "console"

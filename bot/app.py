@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from bot.catalog import Catalog
@@ -49,8 +49,11 @@ WATCH_EVERY = 2.0
 
 
 class Bot:
-    def __init__(self, cfg: Config, runner: Runner | None = None):
-        """Build everything (raises Problems when the manifests have errors); nothing runs until start()."""
+    def __init__(self, cfg: Config, runner: Runner | None = None, understanding: Understanding | None = None):
+        """Build everything (raises Problems when the manifests have errors); nothing runs until start().
+
+        `runner` defaults to rootless Podman and `understanding` to the local models; tests pass their own.
+        """
         self.cfg = cfg
         self.db = Database(cfg.db_path)
         self.catalog = Catalog(cfg)
@@ -60,7 +63,7 @@ class Bot:
         self.worker = Worker(cfg, self.db, self.catalog, self.runner, self.queue.enqueue, self.loops.wake)
         self.scheduler = Scheduler(cfg, self.db, self.catalog, self.queue.enqueue, self.loops.wake)
         # Loads its models on first use, once per process (they are shared by every Bot in it).
-        self.understanding = Understanding(cfg.model, self.catalog)
+        self.understanding = understanding if understanding is not None else Understanding(cfg.model, self.catalog)
         self.services = Services(cfg, self.db, self.catalog, self.queue.enqueue, self.worker.stop_job, self.understanding)
         self.adapters: dict[str, Adapter] = {}
         self._consumer: Consumer | None = None
@@ -79,7 +82,7 @@ class Bot:
             self._start_sender(adapter)
 
     def _start_sender(self, adapter: Adapter) -> None:
-        senders = {adapter.platform: adapter.send}
+        senders: dict[str, Callable[[Reply], None]] = {adapter.platform: adapter.send}
         self.loops.every(f"outbox-{adapter.platform}", OUTBOX_POLL, lambda: outbox.deliver(self.db, senders), wakeable=True)
 
     def start(self, workers: int | None = None, schedules: bool = True, watch: bool = True) -> None:

@@ -28,7 +28,7 @@ class Catalog:
         if skills is None:
             skills, problems = self._load()
             if problems:
-                raise Problems(problems)
+                raise Problems(problems, "manifests")
         self.skills: dict[str, Skill] = skills
         self._listeners: list[Callable[[], None]] = []
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import copy
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from bot.errors import Problems
 from bot.schema import Document, Problem, YamlError, bundled_schema, read_yaml, validate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +27,7 @@ def _default_data_dir() -> str:
     return str(Path(base) / "podbot")
 
 
+# Every setting's default, in this one place; the schema (bot/schemas/config.schema.json) says what is valid.
 DEFAULTS: dict[str, Any] = {
     "data_dir": None,
     "manifest_dirs": [str(ROOT / "manifests")],
@@ -60,12 +62,6 @@ DEFAULTS: dict[str, Any] = {
     },
     "limits": {"memory": "256m", "cpus": 1.0, "pids": 128, "nofile": 1024, "nproc": 256, "output_bytes": 65536},
 }
-
-
-class ConfigError(Exception):
-    def __init__(self, problems: list[Problem]):
-        super().__init__("\n".join(map(str, problems)))
-        self.problems = problems
 
 
 @dataclass(frozen=True)
@@ -128,9 +124,9 @@ class Config:
     log_level: str
     podman: PodmanConfig
     limits: Limits
-    platforms: dict[str, dict] = field(default_factory=dict)
-    model: ModelConfig = field(default_factory=lambda: ModelConfig(**{**DEFAULTS["model"], "dir": Path("models")}))
-    source: str = "defaults"
+    platforms: dict[str, dict]
+    model: ModelConfig
+    source: str  # the file it came from, or "defaults"
 
     @property
     def db_path(self) -> Path:
@@ -176,13 +172,13 @@ def load(path: str | None = None, environ: dict[str, str] | None = None) -> Conf
         try:
             doc = read_yaml(Path(path))
         except FileNotFoundError:
-            raise ConfigError([Problem(path, 1, 1, "config file not found")]) from None
+            raise Problems([Problem(path, 1, 1, "config file not found")]) from None
         except YamlError as exc:
-            raise ConfigError([exc.problem]) from None
+            raise Problems([exc.problem]) from None
         if doc.data is None:
             doc.data = {}
         if not isinstance(doc.data, dict):
-            raise ConfigError([doc.at((), "config must be a YAML mapping")])
+            raise Problems([doc.at((), "config must be a YAML mapping")])
     else:
         doc = Document("(defaults)", {}, {(): (1, 1)})
     file_problems = validate(doc, bundled_schema("config"))
@@ -190,7 +186,7 @@ def load(path: str | None = None, environ: dict[str, str] | None = None) -> Conf
     env_doc = Document("PODBOT_* environment", env, {})
     problems = file_problems + validate(env_doc, bundled_schema("config"))
     if problems:
-        raise ConfigError(problems)
+        raise Problems(problems)
     data = _merge(_merge(DEFAULTS, doc.data), env)
     base = Path(path).resolve().parent if path else Path.cwd()
     data_dir = (base / os.path.expanduser(data["data_dir"] or _default_data_dir())).resolve()

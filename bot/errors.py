@@ -46,11 +46,12 @@ class ArgumentError(Refusal):
 
 
 class Problems(PodbotError):
-    """A config file or manifests that do not validate."""
+    """A config file or manifests that do not validate; `subject` says which, for the one-line summary."""
 
-    def __init__(self, problems: Sequence[Problem]):
+    def __init__(self, problems: Sequence[Problem], subject: str = "config"):
         super().__init__("\n".join(map(str, problems)))
         self.problems = list(problems)
+        self.subject = subject
 
 
 class Unavailable(PodbotError):

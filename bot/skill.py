@@ -21,6 +21,7 @@ PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _DURATION = re.compile(r"^([0-9]+)(ms|s|m)$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0}
 DEFAULT_TIMEOUT = 30.0
+NO_SKILL = "none"  # a test case's `skill` when its message must run nothing
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,18 @@ class Schedule:
     args: dict[str, Any] = field(default_factory=dict)
     timezone: str | None = None
     catch_up: str = "once"
+
+
+@dataclass(frozen=True)
+class SkillTest:
+    """One `tests:` case: a message, and what the bot must do with it (`podbot manifests test`)."""
+
+    say: str
+    skill: str  # the skill that must run, or NO_SKILL
+    identity: str  # the sender (`as`)
+    grant: str | None = None  # the role the test run grants `identity`: only the default identity gets one
+    args: dict[str, Any] | None = None  # None: arguments are not compared
+    output: re.Pattern | None = None  # None: the job must succeed, whatever it prints
 
 
 @dataclass(frozen=True)
@@ -66,6 +79,7 @@ class Skill:
     concurrency: int | None = None
     cache: float = 0.0
     schedules: tuple[Schedule, ...] = ()
+    tests: tuple[SkillTest, ...] = ()
 
     @property
     def properties(self) -> dict[str, dict]:
@@ -87,7 +101,10 @@ class Skill:
 
 
 def parse_duration(text: str) -> float:
-    number, unit = _DURATION.match(text).groups()
+    found = _DURATION.match(text)
+    if found is None:  # the manifest schema's pattern admits only what matches
+        raise ValueError(f"not a duration: {text!r}")
+    number, unit = found.groups()
     return int(number) * _UNITS[unit]
 
 
@@ -140,6 +157,14 @@ def _check(doc: Document, mount_names: set[str] | None) -> list[Problem]:
         errors = list(jsonschema.Draft202012Validator({**params, "additionalProperties": False}).iter_errors(args))
         if errors:
             problems.append(doc.at(("schedule", i, "args"), f"schedule args: {errors[0].message}"))
+    for i, case in enumerate(data.get("tests", [])):
+        if "output" in case:
+            try:
+                re.compile(case["output"])
+            except re.error as exc:
+                problems.append(doc.at(("tests", i, "output"), f"test output: bad regular expression: {exc}"))
+        if "args" in case and case["skill"] == NO_SKILL:
+            problems.append(doc.at(("tests", i, "args"), f"a test with skill: {NO_SKILL} runs nothing, so it has no args"))
     if mount_names is not None:
         for i, mount in enumerate(data["run"].get("mounts", [])):
             if mount["source"] not in mount_names:
@@ -192,6 +217,7 @@ def _build(doc: Document) -> Skill:
         concurrency=data.get("concurrency"),
         cache=parse_duration(data["cache"]) if "cache" in data else 0.0,
         schedules=tuple(_schedules(data)),
+        tests=tuple(_tests(data)),
     )
 
 
@@ -208,6 +234,21 @@ def _schedules(data: dict) -> list[Schedule]:
             catch_up=e.get("catch_up", "once"),
         )
         for i, e in enumerate(entries)
+    ]
+
+
+def _tests(data: dict) -> list[SkillTest]:
+    role = data["roles"][0]
+    return [
+        SkillTest(
+            say=case["say"],
+            skill=case["skill"],
+            identity=case.get("as", f"console:test-{role}"),
+            grant=None if "as" in case else role,
+            args=dict(case["args"]) if "args" in case else None,
+            output=re.compile(case["output"]) if "output" in case else None,
+        )
+        for case in data.get("tests", [])
     ]
 
 
@@ -272,6 +313,12 @@ def load_all(paths: list[Path], mount_names: set[str] | None = None) -> tuple[di
             doc = read_yaml(Path(manifest.file))
             problems.append(doc.at(("fallback",), f"fallback '{manifest.fallback}' is not a loaded skill"))
             del skills[manifest.name]
+    for manifest in list(skills.values()):
+        wrong = _test_problems(manifest, skills)
+        if wrong:
+            doc = read_yaml(Path(manifest.file))
+            problems.extend(doc.at(where, message) for where, message in wrong)
+            del skills[manifest.name]
     names = [s.name for m in skills.values() for s in m.schedules]
     for manifest in list(skills.values()):
         for entry in manifest.schedules:
@@ -279,6 +326,26 @@ def load_all(paths: list[Path], mount_names: set[str] | None = None) -> tuple[di
                 doc = read_yaml(Path(manifest.file))
                 problems.append(doc.at(("schedule",), f"schedule name '{entry.name}' is used twice; give each a distinct name"))
     return skills, problems
+
+
+def _test_problems(manifest: Skill, skills: dict[str, Skill]) -> list[tuple[tuple, str]]:
+    """A test case must expect a loaded skill, with arguments that skill declares and accepts."""
+    found: list[tuple[tuple, str]] = []
+    for i, case in enumerate(manifest.tests):
+        if case.skill == NO_SKILL:
+            continue
+        expected = skills.get(case.skill)
+        if expected is None:
+            found.append((("tests", i, "skill"), f"test expects skill '{case.skill}', which is not a loaded skill"))
+            continue
+        for name, value in (case.args or {}).items():
+            if name not in expected.properties:
+                found.append((("tests", i, "args", name), f"test args: '{name}' is not a parameter of {expected.name}"))
+                continue
+            errors = list(jsonschema.Draft202012Validator(expected.properties[name]).iter_errors(value))
+            if errors:
+                found.append((("tests", i, "args", name), f"test args: {name}: {errors[0].message}"))
+    return found
 
 
 def render_argv(manifest: Skill, args: dict[str, Any]) -> list[str]:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from adapters.contract import SimpleAdapter
 from bot import config
 from bot.app import Bot
 from bot.flow import Message, Reply
@@ -33,7 +34,7 @@ PROBE = {
 }
 
 
-class Recorder:
+class Recorder(SimpleAdapter):
     """A console-platform adapter that keeps every reply it is asked to send."""
 
     platform = "console"
@@ -42,15 +43,6 @@ class Recorder:
         self.replies: list[Reply] = []
         self.refuse = False
         self._cond = threading.Condition()
-
-    def start(self, bot) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
-
-    def skills_changed(self) -> None:
-        pass
 
     def send(self, reply: Reply) -> None:
         if self.refuse:
@@ -183,6 +175,7 @@ def bot_factory(podman_ready, config_path: Path) -> Iterator:
 @pytest.fixture(scope="session")
 def models_dir() -> Path:
     """The bundled models, installed (or verified) where `podbot models install` puts them by default."""
+    from bot.understanding import model_files
 
     path = config.load().model.dir
     model_files.install(path, lambda *_: None, lambda *_: None)

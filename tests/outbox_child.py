@@ -9,12 +9,13 @@ import os
 import sys
 import time
 
+from adapters.contract import SimpleAdapter
 from bot import config
 from bot.app import Bot
 from bot.flow import Reply
 
 
-class FileAdapter:
+class FileAdapter(SimpleAdapter):
     platform = "console"
 
     def __init__(self, path: str, die_after: int | None):

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot import config
+from bot.errors import Problems
 
 
 def test_defaults_without_a_file(tmp_path: Path) -> None:
@@ -30,7 +31,7 @@ def test_file_then_environment(tmp_path: Path) -> None:
 def test_errors_name_file_line_and_key(tmp_path: Path) -> None:
     path = tmp_path / "podbot.yaml"
     path.write_text("workers: 2\nlimits:\n  memroy: 1g\n")
-    with pytest.raises(config.ConfigError) as exc:
+    with pytest.raises(Problems) as exc:
         config.load(str(path), {"PODBOT_WORKERS": "many"})
     assert str(exc.value).splitlines() == [
         f"{path}:3:3: unknown key 'memroy' (known: cpus, memory, nofile, nproc, output_bytes, pids)",
@@ -39,5 +40,5 @@ def test_errors_name_file_line_and_key(tmp_path: Path) -> None:
 
 
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(config.ConfigError, match="config file not found"):
+    with pytest.raises(Problems, match="config file not found"):
         config.load(str(tmp_path / "nope.yaml"), {})

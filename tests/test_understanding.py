@@ -10,7 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from bot import config
+from bot.catalog import Catalog
 from bot.cli import main
+from bot.errors import Unavailable
 from bot.skill import load_all, load_file
 from bot.store import audit
 from bot.understanding import arguments, embeddings, llm, model_files
@@ -45,7 +47,7 @@ def test_pre_tokenizer_patch_in_place(tmp_path: Path) -> None:
     assert model.stat().st_size == size
     model_files.patch_pre_tokenizer(model)  # already patched: nothing to do
     _gguf(model, "gpt-2!")
-    with pytest.raises(model_files.InstallError, match="expected 'smollm'"):
+    with pytest.raises(Unavailable, match="expected 'smollm'"):
         model_files.patch_pre_tokenizer(model)
 
 
@@ -127,7 +129,7 @@ def test_explicit_skills_are_never_chosen_from_free_text(tmp_path: Path, models_
     skill, problems = load_file(probe)
     assert problems == [] and skill.explicit
     skills = {**SKILLS, "probe": skill}
-    understood = Understanding(cfg.model, lambda: skills).understand("run the probe script 'rm -rf /'", skills.values())
+    understood = Understanding(cfg.model, Catalog(cfg, skills)).understand("run the probe script 'rm -rf /'", skills.values())
     assert understood.skill is None or understood.skill.name != "probe"
     probe.write_text(probe.read_text() + "patterns: ['^probe (?P<script>.+)$']\n")
     assert "invocation: explicit" in load_file(probe)[1][0].message
@@ -165,5 +167,5 @@ def test_plain_requests_route_ask_and_stay_within_roles(understanding_bot) -> No
     # Skills the sender may not run are never candidates: the answer lists what they can run.
     [reply] = say(bot, "uma", "show me the last lines of syslog")
     assert reply.text == "I don't know how to do that. You can run: disk_usage, say, uptime. /skills shows how, /help explains."
-    routed = [e for e in audit.latest(bot.db, 50) if e.event == "routed"]
+    routed = [e for e in audit.latest(bot.db, 50) if e.event == "enqueued"]
     assert routed[0].detail.startswith("via embedding: {'path': '/var'}")

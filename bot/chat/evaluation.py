@@ -175,7 +175,7 @@ def run(cfg: Config, skills: dict[str, Skill], cases: list[Case], roles: dict[st
         # A question or a confirmation request means the run would go ahead on the next message.
         asked = any(r.text.startswith(("Which ", "Run ")) for r in replies)
         args_ok = None
-        if case.args is not None and name == case.skill:
+        if case.args is not None and skill is not None and name == case.skill:
             args_ok = _effective(skill, args) == _effective(skill, case.args)
         allowed = skill is not None and rbac.may_run(cfg, roles_now, skill)
         outcomes.append(Outcome(case, name, via, args, args_ok, answered, len(queued) > before or asked, allowed, seconds, timings))

@@ -21,7 +21,7 @@ from bot.chat.decision import Decision, say
 from bot.chat.routing import route, split_command
 from bot.chat.services import Services
 from bot.errors import Refusal
-from bot.flow import JobState, Message, request
+from bot.flow import JobState, Message, answer, request
 from bot.skill import Skill, coerce, complete
 from bot.store import ledger, pending
 
@@ -128,7 +128,8 @@ def _decide(s: Services, msg: Message, roles: frozenset[str], skill: Skill, args
         if hit is not None and hit.finished is not None:
             age = time.time() - hit.finished
             reply = f"{request(skill.name, args)}: from job {hit.id}, {age:.0f} s ago (cached, no new run)"
-            return say(msg, "cached", reply, hit.output or None, skill=skill.name, job_id=hit.id, detail=f"{why}{age:.0f} s old")
+            # The audit names the job answered from; the reply does not, as it announces no run of its own.
+            return Decision("cached", (answer(msg, reply, hit.output or None),), skill.name, hit.id, f"{why}{age:.0f} s old")
 
     limit = cfg.rate_limit
     started = ledger.recent_count(s.db, msg.user, time.time() - limit.per)

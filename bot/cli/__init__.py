@@ -17,7 +17,8 @@ class _Podbot(click.Group):
         try:
             return super().invoke(ctx)
         except Problems as exc:
-            fail(f"{len(exc.problems)} problems; fix them (`podbot manifests validate` checks manifests):\n{exc}")
+            hint = " (`podbot manifests validate` checks them)" if exc.subject == "manifests" else ""
+            fail(f"{len(exc.problems)} errors in the {exc.subject}; fix them{hint}:\n{exc}")
         except PodbotError as exc:
             fail(str(exc))
 

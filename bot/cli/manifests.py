@@ -1,14 +1,18 @@
-"""`podbot manifests`: check skill manifests, print their schema."""
+"""`podbot manifests`: check skill manifests, run their tests, print their schema."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
 
 import click
+from rich.markup import escape
+from rich.table import Table
 
-from bot.cli.common import Invocation, pass_invocation
+from bot import skill_tests
+from bot.cli.common import Invocation, err, out, pass_invocation
 from bot.schema import bundled_schema
 from bot.skill import load_all
 
@@ -29,6 +33,36 @@ def validate(inv: Invocation, paths: tuple[Path, ...]) -> None:
         click.echo(str(problem))
     click.echo(f"{len(skills)} skills valid, {len(problems)} errors", err=True)
     sys.exit(1 if problems else 0)
+
+
+@manifests.command("test")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON, for scripts.")
+@pass_invocation
+def test_command(inv: Invocation, paths: tuple[Path, ...], as_json: bool) -> None:
+    """Run the manifests' `tests:` cases (default: the configured manifest dirs); exit 1 if any fails.
+
+    Each case's message goes through a real bot and real containers on a
+    scratch data dir. Manifests in PATHS are loaded with the configured ones.
+    """
+    cfg = inv.config()
+    with err.status("starting a scratch bot…") as status:
+        results = skill_tests.run(cfg, list(paths), lambda what: status.update(escape(what)))
+    failed = [r for r in results if not r.passed]
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(r) for r in results], indent=2))
+    else:
+        _print_results(results)
+        out.print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    sys.exit(1 if failed else 0)
+
+
+def _print_results(results: list[skill_tests.Result]) -> None:
+    table = Table("result", "manifest", "message", "expected", "why")
+    for r in results:
+        verdict = "[green]pass[/]" if r.passed else "[red]FAIL[/]"
+        table.add_row(verdict, escape(Path(r.file).name), escape(r.say), r.expected, escape(r.why))
+    out.print(table)
 
 
 @manifests.command()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import click
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
 from bot.cli.common import Invocation, err, out, pass_invocation
@@ -22,7 +22,7 @@ def models_install(inv: Invocation) -> None:
     cfg = inv.config()
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn())
     with Progress(*columns, console=err, transient=True) as progress:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def advance(what: str, done: int, total: int) -> None:
             if what not in tasks:

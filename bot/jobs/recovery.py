@@ -70,9 +70,8 @@ def recover(worker: Worker, held: Callable[[], set[int]]) -> int:
         if job_id not in in_huey:
             worker.enqueue(job_id, 0.0)
             count += 1
-            job = ledger.get(worker.db, job_id)
-            assert job is not None
-            audit.record(worker.db, job.requester, job.conversation, "requeued", job.skill, job_id, "not in the queue")
+            if (lost := ledger.get(worker.db, job_id)) is not None:
+                audit.record(worker.db, lost.requester, lost.conversation, "requeued", lost.skill, job_id, "not in the queue")
     sweep(worker)
     if count:
         log.info("recovery re-queued %d jobs", count)

@@ -57,7 +57,7 @@ class Scheduler:
     def tick(self, now: float | None = None) -> list[Fired]:
         """Fire every schedule entry that is due at `now` (injectable for tests and benchmarks)."""
         now = time.time() if now is None else now
-        fired = []
+        fired: list[Fired] = []
         this_minute = math.floor(now / 60) * 60
         for skill, entry in entries(self.catalog):
             paused, last = schedules.state(self.db, entry.name, now)

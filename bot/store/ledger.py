@@ -72,7 +72,9 @@ def create(
             json.dumps(env or {}),
         ),
     )
-    return get(db, cur.lastrowid)
+    job = get(db, cur.lastrowid or 0)
+    assert job is not None
+    return job
 
 
 def get(db: Database, job_id: int) -> Job | None:
@@ -173,7 +175,7 @@ def recent_count(db: Database, requester: str, since: float) -> int:
 
 
 def recent(db: Database, limit: int = 10, requester: str | None = None, states: list[JobState] | None = None) -> list[Job]:
-    sql, params = f"SELECT {_COLUMNS} FROM jobs WHERE 1=1", []
+    sql, params = f"SELECT {_COLUMNS} FROM jobs WHERE 1=1", list[object]()
     if requester:
         sql += " AND requester = ?"
         params.append(requester)

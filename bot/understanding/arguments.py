@@ -25,8 +25,7 @@ from typing import Any
 
 import jsonschema
 
-from bot.chat.routing import coerce
-from bot.skill import Skill
+from bot.skill import Skill, coerce
 from bot.understanding.llm import ChatFormat, LocalModel
 
 SYSTEM = (

@@ -129,10 +129,11 @@ class Understanding:
         chosen, via = top.skill, "embedding"
         if len(close) > 1 and self.cfg.choose and model is not None:
             started = time.perf_counter()
-            chosen, via = self.choose(model, text, [c.skill for c in close]), "model"
+            picked = self.choose(model, text, [c.skill for c in close])
             timings["choose"] = time.perf_counter() - started
-            if chosen is None:
+            if picked is None:
                 return Understood(None, {}, NONE, candidates, timings, "the model chose none")
+            chosen, via = picked, "model"
 
         args: dict[str, Any] = {}
         note = f"{chosen.name} {top.score:.2f}" if chosen is top.skill else f"{chosen.name} among {', '.join(c.skill.name for c in close)}"
