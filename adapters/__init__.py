@@ -9,18 +9,18 @@ from __future__ import annotations
 import logging
 
 from adapters import credentials
-from adapters.base import settings_from
+from adapters.base import NetworkAdapter, settings_from
 from bot.config import Config
 
 log = logging.getLogger(__name__)
 
 
-def configured(cfg: Config, environ: dict[str, str] | None = None) -> list:
+def configured(cfg: Config, environ: dict[str, str] | None = None) -> list[NetworkAdapter]:
     """The platform adapters that have credentials (environment or secrets file) and are not disabled, ready to start."""
     secrets = credentials.read(cfg, environ)
     settings = {name: cfg.platforms.get(name) or {} for name in ("telegram", "slack", "discord")}
     enabled = {name: data.get("enabled", True) for name, data in settings.items()}
-    found: list = []
+    found: list[NetworkAdapter] = []
     # The SDKs are imported only for the platforms in use: the console starts without them.
     if enabled["telegram"] and "TELEGRAM_BOT_TOKEN" in secrets:
         from adapters.telegram import TelegramAdapter, TelegramSettings

@@ -14,10 +14,10 @@ import inspect
 import logging
 import threading
 from collections.abc import Awaitable
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
-from adapters import format
+from adapters import credentials, format
 from adapters.contract import BotPort
 from bot.errors import incident
 from bot.flow import Message, Reply
@@ -42,6 +42,14 @@ class AuthError(Exception):
     """The platform rejected the credentials: retrying cannot help, so the adapter gives up and says why."""
 
 
+@dataclass(frozen=True)
+class Status:
+    """Where an adapter stands, for the operator (`podbot run`'s status line, `podbot status`)."""
+
+    state: str  # connecting, connected, failed (gave up), stopped
+    detail: str = ""  # who it is connected as, why it gave up, or why the last attempt to connect failed
+
+
 class NetworkAdapter:
     platform: str
     style: format.Style
@@ -52,6 +60,8 @@ class NetworkAdapter:
         self.connected = threading.Event()
         self.finished = threading.Event()  # the adapter's thread has ended (stopped, or gave up)
         self.error: str | None = None  # why it gave up, when it did
+        self.problem: str | None = None  # why the last attempt to connect failed (it retries)
+        self.who = ""  # who the platform accepted us as
         self.stopping = asyncio.Event()
         self._inbox: asyncio.Queue[Message | Awaitable[Message | None]] = asyncio.Queue()
         self._drainer: asyncio.Task | None = None  # hands the inbox to the pipeline, one message at a time
@@ -107,6 +117,8 @@ class NetworkAdapter:
             except Exception as exc:
                 was_connected = self.connected.is_set()
                 self.connected.clear()
+                # Shown outside the log (status file), so without the log's redaction: an SDK may put a token in an error.
+                self.problem = credentials._redactor.scrub(f"{type(exc).__name__}: {exc}")
                 if was_connected:
                     delay = RETRY_FIRST
                 log.warning(
@@ -121,11 +133,20 @@ class NetworkAdapter:
 
     def ready(self, who: str) -> None:
         """Called by serve() once the platform accepted us and events flow."""
+        self.who = who
         self.connected.set()
         log.info("%s: connected as %s", self.platform, who)
 
     async def serve(self) -> None:
         raise NotImplementedError
+
+    def status(self) -> Status:
+        # `error` is final once `finished` is set: the thread wrote it before it ended.
+        if self.finished.is_set():
+            return Status("failed", self.error) if self.error else Status("stopped")
+        if self.connected.is_set():
+            return Status("connected", self.who)
+        return Status("connecting", self.problem or "")
 
     # --- inbound: platform event -> pipeline ---
 

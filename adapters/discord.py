@@ -3,10 +3,12 @@
 Every built-in command and every skill is a slash command; a skill's options
 are typed from its manifest's JSON Schema. A slash command is deferred at once
 ("thinking…") and answered by follow-ups as its replies arrive, the result
-when the job ends (`Reply.thread` is `interaction:<id>`). A message gets its
-answers in the channel or thread it came from, replying to it (`Reply.thread`
-is its message id). Identities are `discord:<user id>`, conversations
-`discord:<channel id>` (a thread is a channel).
+when the job ends (`Reply.thread` is `interaction:<id>`); if deferring fails
+(Discord's 3 s went by on a loaded host) the command still counts and its
+answers go to the channel. A message gets its answers in the channel or
+thread it came from, replying to it (`Reply.thread` is its message id).
+Identities are `discord:<user id>`, conversations `discord:<channel id>` (a
+thread is a channel).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import discord
 import yarl
 from discord import app_commands
@@ -180,9 +183,18 @@ class DiscordAdapter(NetworkAdapter):
         return app_commands.Command(name=name, description=(description or name)[:100], callback=callback)
 
     async def _on_command(self, interaction: discord.Interaction, text: str) -> None:
-        await interaction.response.defer(thinking=True)  # within Discord's 3 s; the answers are follow-ups
         self._interactions = {key: i for key, i in self._interactions.items() if not i.is_expired()}
-        self._interactions[str(interaction.id)] = interaction
+        thread: str | None = f"interaction:{interaction.id}"
+        try:
+            await interaction.response.defer(thinking=True)  # within Discord's 3 s; the answers are follow-ups
+            self._interactions[str(interaction.id)] = interaction
+        except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
+            # The interaction is lost (too late: 10062 Unknown interaction), the command is not: answer in the channel.
+            thread = None
+            log.warning(
+                "discord: %s from %s in channel %s could not be acknowledged (%s); its answers go to the channel",
+                *(text.split(" ", 1)[0], interaction.user.id, interaction.channel_id, f"{type(exc).__name__}: {exc}"),
+            )
         self.deliver(
             Message(
                 platform=self.platform,
@@ -190,7 +202,7 @@ class DiscordAdapter(NetworkAdapter):
                 user=f"discord:{interaction.user.id}",
                 text=text,
                 user_name=interaction.user.display_name,
-                thread=f"interaction:{interaction.id}",
+                thread=thread,
                 is_direct=interaction.guild_id is None,
                 message_id=str(interaction.id),
             )

@@ -38,6 +38,8 @@ _LINK = re.compile(r"<([^<>|]+)(?:\|[^<>]*)?>")
 RUNNING_REACTION = "hourglass_flowing_sand"
 # A response_url takes 5 messages within 30 minutes; keep a margin on the clock.
 HOOK_USES, HOOK_SECONDS = 5, 25 * 60
+# A users.info that failed (missing scope, rate limit, a deleted user) is not asked again for a while, for this many people.
+NAME_RETRY, NAME_MISSES = 10 * 60.0, 1000
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,24 @@ class _ResponseUrl:
         return self.uses < HOOK_USES and time.monotonic() - self.created < HOOK_SECONDS
 
 
+class _Misses:
+    """Keys that failed lately: each is left alone for `seconds`; the oldest go first beyond `size`."""
+
+    def __init__(self, seconds: float, size: int) -> None:
+        self.seconds, self.size = seconds, size
+        self._failed: dict[str, float] = {}  # key -> monotonic time of its failure, oldest first
+
+    def recent(self, key: str) -> bool:
+        failed = self._failed.get(key)
+        return failed is not None and time.monotonic() - failed < self.seconds
+
+    def add(self, key: str) -> None:
+        self._failed.pop(key, None)
+        self._failed[key] = time.monotonic()
+        while len(self._failed) > self.size:
+            del self._failed[next(iter(self._failed))]
+
+
 class SlackAdapter(NetworkAdapter):
     platform = "slack"
     style = format.SLACK
@@ -81,6 +101,7 @@ class SlackAdapter(NetworkAdapter):
         self._client: AsyncWebClient | None = None
         self._me = ""  # the bot's user id, to strip "<@U…>" from mentions
         self._names: dict[str, str] = {}
+        self._unnamed = _Misses(NAME_RETRY, NAME_MISSES)  # users whose name lookup failed lately
         self._hooks: dict[str, _ResponseUrl] = {}  # "cmd:<trigger id>" -> the slash command's response_url
         self._reacted: set[int | None] = set()  # jobs whose asking message wears the running reaction
 
@@ -195,12 +216,13 @@ class SlackAdapter(NetworkAdapter):
 
     async def _named(self, message: Message, user: str) -> Message:
         """The message with the person's display name (Slack events carry only ids); looked up in the inbox's turn, so order holds."""
-        if user not in self._names and self._client is not None:
+        if user not in self._names and not self._unnamed.recent(user) and self._client is not None:
             try:
                 info = (await self._client.users_info(user=user))["user"]
                 self._names[user] = info.get("profile", {}).get("display_name") or info.get("real_name") or info.get("name", "")
             except Exception as exc:  # a name is nice to have; the message still counts
-                log.info("slack: no display name for %s (%s)", user, exc)
+                self._unnamed.add(user)
+                log.info("slack: no display name for %s (%s); not asking again for %.0f min", user, exc, self._unnamed.seconds / 60)
         return replace(message, user_name=self._names.get(user) or message.user_name)
 
     # --- outbound ---

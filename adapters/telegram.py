@@ -2,8 +2,9 @@
 
 Private chats: every message goes to the pipeline. Groups: commands, and
 messages that mention the bot or reply to it. Identities are
-`telegram:<user id>`, conversations `telegram:<chat id>`, and a reply quotes
-the message that asked (`Reply.thread` is its message id).
+`telegram:<user id>`, conversations `telegram:<chat id>`. A reply quotes the
+message that asked and, in a forum topic, every part of it goes to that topic:
+`Reply.thread` is the message id, or `<message id>@<topic id>` in a topic.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import re
 from dataclasses import dataclass
 
 from telegram import BotCommand, LinkPreviewOptions, MessageEntity, ReplyParameters, Update
+from telegram import Message as TelegramMessage
 from telegram.constants import ChatAction, ChatType, ParseMode
 from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter
 from telegram.ext import Application, ApplicationBuilder, CommandHandler, ContextTypes, MessageHandler, filters
@@ -147,7 +149,7 @@ class TelegramAdapter(NetworkAdapter):
                 user=f"telegram:{user.id}",
                 text=text,
                 user_name=user.full_name or user.username or "",
-                thread=str(message.message_id),
+                thread=_thread(message),
                 is_direct=chat.type == ChatType.PRIVATE,
                 # Message ids count per chat; the outbox wants them unique per platform.
                 message_id=f"{chat.id}:{message.message_id}",
@@ -158,13 +160,14 @@ class TelegramAdapter(NetworkAdapter):
 
     async def post(self, reply: Reply, text: str, index: int) -> None:
         assert self._app is not None
-        quote = None
-        if index == 0 and reply.thread and reply.thread.isdigit():
-            quote = ReplyParameters(int(reply.thread), allow_sending_without_reply=True)
+        asked, topic = _asked_and_topic(reply.thread)
+        # Only the first part quotes the question; the topic holds every part, or the rest would land in General.
+        quote = ReplyParameters(asked, allow_sending_without_reply=True) if index == 0 and asked is not None else None
         try:
             await self._app.bot.send_message(
                 _chat_id(reply),
                 text,
+                message_thread_id=topic,
                 parse_mode=ParseMode.HTML,
                 reply_parameters=quote,
                 link_preview_options=LinkPreviewOptions(is_disabled=True),
@@ -180,7 +183,20 @@ class TelegramAdapter(NetworkAdapter):
 
     async def job_running(self, reply: Reply) -> None:
         assert self._app is not None
-        await self._app.bot.send_chat_action(_chat_id(reply), ChatAction.TYPING)
+        await self._app.bot.send_chat_action(_chat_id(reply), ChatAction.TYPING, message_thread_id=_asked_and_topic(reply.thread)[1])
+
+
+def _thread(message: TelegramMessage) -> str:
+    # A plain message id stays what it always was, so threads stored before topics were known still quote.
+    if message.is_topic_message and message.message_thread_id is not None:
+        return f"{message.message_id}@{message.message_thread_id}"
+    return str(message.message_id)
+
+
+def _asked_and_topic(thread: str | None) -> tuple[int | None, int | None]:
+    """The message to quote and the forum topic to answer in, from `Reply.thread` (`<id>` or `<id>@<topic>`)."""
+    asked, _, topic = (thread or "").partition("@")
+    return (int(asked) if asked.isdigit() else None, int(topic) if topic.isdigit() else None)
 
 
 def _chat_id(reply: Reply) -> int:

@@ -6,6 +6,8 @@ ban; gateway frames are text (only binary frames are decompressed); on_ready
 comes `guild_ready_timeout` (2 s) after the last GUILD_CREATE.
 Recorded: ("message", {channel_id, content, reference}), ("callback", {id, type}),
 ("followup", {token, content}), ("typing", {channel_id}), ("commands", {list}).
+`slash(..., expired=True)` sends an interaction whose callback answers 404 Unknown interaction (10062),
+as Discord does when the 3 s to acknowledge it have passed.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class FakeDiscord(FakeServer):
         self.gateways: list[web.WebSocketResponse] = []
         self._counter = itertools.count()
         self._seq = itertools.count(1)
+        self._expired: set[str] = set()  # interaction ids whose callback comes too late
 
     def _snowflake(self) -> int:
         # Real snowflakes carry their creation time; discord.py takes an interaction's 15-minute lifetime from it.
@@ -103,6 +106,8 @@ class FakeDiscord(FakeServer):
         async def callback(request: web.Request) -> web.Response:
             body = await request.json()
             self.record("callback", {"id": request.match_info["id"], "type": body["type"]})
+            if request.match_info["id"] in self._expired:
+                return _json({"message": "Unknown interaction", "code": 10062}, status=404)
             interaction = {"id": request.match_info["id"], "type": 2, "response_message_loading": body["type"] == 5}
             return _json({"interaction": interaction, "resource": {"type": body["type"]}})
 
@@ -193,9 +198,11 @@ class FakeDiscord(FakeServer):
         self.dispatch("MESSAGE_CREATE", message)
         return int(message["id"])
 
-    def slash(self, channel: int, user_id: int, name: str, **options: Any) -> str:
+    def slash(self, channel: int, user_id: int, name: str, expired: bool = False, **options: Any) -> str:
         """`user_id` runs `/name` with `options`; returns the interaction token (follow-ups carry it)."""
         interaction_id = str(self._snowflake())
+        if expired:
+            self._expired.add(interaction_id)
         token = f"itoken-{interaction_id}"
         data = {"id": str(self._snowflake()), "name": name, "type": 1}
         data["options"] = [{"name": k, "type": OPTION_TYPES[type(v)], "value": v} for k, v in options.items()]

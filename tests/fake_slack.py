@@ -2,7 +2,8 @@
 
 Tests push events with `event()` / `slash_command()` (over the Socket Mode
 websocket) or `post_signed()` (HTTP mode, signed like Slack signs). Recorded:
-("post", {channel, text, thread_ts}), ("respond", {trigger, text}), ("reaction", {op, channel, ts, name}), ("ack", envelope).
+("post", {channel, text, thread_ts}), ("respond", {trigger, text}), ("reaction", {op, channel, ts, name}), ("ack", envelope),
+("users.info", {user}). users.info fails (user_not_found) for the users in `nameless`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class FakeSlack(FakeServer):
         super().__init__()
         self.bot_token, self.app_token = bot_token, app_token
         self.sockets: list[web.WebSocketResponse] = []
+        self.nameless: set[str] = set()
         self._ts = itertools.count(1)
 
     @property
@@ -76,6 +78,9 @@ class FakeSlack(FakeServer):
 
     def api_users_info(self, data: dict) -> dict:
         user = data["user"]
+        self.record("users.info", {"user": user})
+        if user in self.nameless:
+            return {"ok": False, "error": "user_not_found"}
         return {"user": {"id": user, "name": user.lower(), "real_name": f"Real {user}", "profile": {"display_name": f"disp-{user}"}}}
 
     def api_chat_postMessage(self, data: dict) -> dict:

@@ -1,7 +1,8 @@
 """A fake Telegram Bot API: enough for python-telegram-bot to log in, long-poll updates, register commands and send messages.
 
 Tests push updates with `message()`; what the bot sends is recorded as
-("send", {chat_id, text, reply_to, parse_mode}) and ("action", {chat_id, action}).
+("send", {chat_id, text, reply_to, parse_mode, topic}) and ("action", {chat_id, action, topic}),
+`topic` being the forum topic (message_thread_id) it went to, or None.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ class FakeTelegram(FakeServer):
         return _ok(pending())
 
     async def api_sendchataction(self, data: dict) -> web.Response:
-        self.record("action", {"chat_id": int(data["chat_id"]), "action": data["action"]})
+        self.record("action", {"chat_id": int(data["chat_id"]), "action": data["action"], "topic": _topic(data)})
         return _ok(True)
 
     async def api_sendmessage(self, data: dict) -> web.Response:
@@ -87,14 +88,17 @@ class FakeTelegram(FakeServer):
             return _envelope_error(self.refuse_status, "Internal Server Error")
         chat_id = int(data["chat_id"])
         reply_to = (data.get("reply_parameters") or {}).get("message_id")
-        self.record("send", {"chat_id": chat_id, "text": data["text"], "reply_to": reply_to, "parse_mode": data.get("parse_mode")})
+        sent = {"chat_id": chat_id, "text": data["text"], "reply_to": reply_to, "parse_mode": data.get("parse_mode"), "topic": _topic(data)}
+        self.record("send", sent)
         sent = {"message_id": next(self._message_ids), "date": int(time.time()), "chat": _chat(chat_id), "from": BOT, "text": data["text"]}
         return _ok(sent)
 
     # --- what a test says ---
 
-    def message(self, chat_id: int, user_id: int, text: str, chat_type: str = "private", reply_to_bot: bool = False) -> int:
-        """Someone writes `text`; returns the new message's id."""
+    def message(
+        self, chat_id: int, user_id: int, text: str, chat_type: str = "private", reply_to_bot: bool = False, topic: int | None = None
+    ) -> int:
+        """Someone writes `text` (in forum topic `topic` of a forum supergroup, if given); returns the new message's id."""
         message_id = next(self._message_ids)
         message: dict[str, Any] = {
             "message_id": message_id,
@@ -104,6 +108,9 @@ class FakeTelegram(FakeServer):
             "text": text,
             "entities": _entities(text),
         }
+        if topic is not None:
+            message |= {"message_thread_id": topic, "is_topic_message": True}
+            message["chat"]["is_forum"] = True
         if reply_to_bot:
             message["reply_to_message"] = {
                 "message_id": 1,
@@ -124,6 +131,11 @@ class FakeTelegram(FakeServer):
 
     def sent(self, chat_id: int) -> list[dict]:
         return self.recorded("send", lambda d: d["chat_id"] == chat_id)
+
+
+def _topic(data: dict) -> int | None:
+    topic = data.get("message_thread_id")
+    return None if topic is None else int(topic)
 
 
 def _entities(text: str) -> list[dict]:

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from bot import __version__
-from bot.cli import evaluate, host, manifests, models, records, serve
+from bot.cli import evaluate, host, manifests, models, records, serve, status
 from bot.cli.common import Invocation, fail
 from bot.errors import PodbotError, Problems
 
@@ -54,6 +54,7 @@ for command in (
     serve.run,
     serve.chat,
     serve.worker,
+    status.status,
     manifests.manifests,
     records.outbox,
     records.audit,

@@ -10,10 +10,12 @@ import click
 
 import adapters
 from adapters.console import ConsoleAdapter
-from bot.cli.common import Invocation, err, pass_invocation
+from bot.cli import status
+from bot.cli.common import Invocation, err, fail, pass_invocation
 
 USER_HELP = "Your console identity is console:USER (default: your login name)."
 WORKERS_HELP = "In-process job workers (0: leave jobs to `podbot worker`)."
+WATCH_EVERY = 0.5  # seconds between looks at how the platforms stand
 
 
 def _serve(inv: Invocation, user: str | None, workers: int | None, console: bool) -> None:
@@ -24,26 +26,35 @@ def _serve(inv: Invocation, user: str | None, workers: int | None, console: bool
     chat = ConsoleAdapter(user) if console or not platforms else None
     if chat is not None:
         bot.add_adapter(chat)
+    watch = status.PlatformWatch(platforms, status.path(bot.cfg), console=chat is not None)
     bot.start(workers)
     for adapter in platforms:
         adapter.start(bot)
     try:
-        if chat is not None:
-            chat.run(bot)
+        if chat is None:
+            _watch_until_signal(watch)
         else:
-            err.print(f"podbot is running on {', '.join(a.platform for a in platforms)}; Ctrl-C stops it")
-            _wait_for_signal()
+            if platforms:
+                bot.loops.every("platform-status", WATCH_EVERY, watch.check)
+            chat.run(bot)
     finally:
         for adapter in platforms:
             adapter.stop()
         bot.stop()
+        watch.close()
 
 
-def _wait_for_signal() -> None:
+def _watch_until_signal(watch: status.PlatformWatch) -> None:
+    """Show how the platforms stand until Ctrl-C or SIGTERM; exit 1 with the reasons once every platform has given up."""
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
+    while not stop.wait(WATCH_EVERY):
+        line = watch.check()
+        if (reasons := watch.gave_up()) is not None:
+            fail(f"every platform gave up, so podbot stops: {reasons}")
+        if line is not None:
+            err.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 @click.command()
