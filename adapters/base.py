@@ -118,7 +118,7 @@ class NetworkAdapter:
                 was_connected = self.connected.is_set()
                 self.connected.clear()
                 # Shown outside the log (status file), so without the log's redaction: an SDK may put a token in an error.
-                self.problem = credentials._redactor.scrub(f"{type(exc).__name__}: {exc}")
+                self.problem = credentials.scrub(f"{type(exc).__name__}: {exc}")
                 if was_connected:
                     delay = RETRY_FIRST
                 log.warning(

@@ -90,3 +90,8 @@ def protect(*secrets: str | None) -> None:
             handler.addFilter(_redactor)
     # httpx logs every request URL at INFO, and Telegram's URLs contain the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def scrub(text: str) -> str:
+    """`text` with every protected secret replaced, for anything written outside the log (e.g. status.json)."""
+    return _redactor.scrub(text)
