@@ -1,4 +1,8 @@
-"""Shared fixtures: a real bot (real Huey consumer, real SQLite files, real rootless Podman)."""
+"""Shared fixtures: a real bot (real Huey consumer, real SQLite files, real rootless Podman).
+
+`bot_factory` / `running` run skills in real containers; `fake_factory` / `fake_running` are the same
+bot with a scripted FakeRunner (tests.fake_runner) instead, for tests whose subject is not the container.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -19,7 +23,8 @@ from bot.app import Bot
 from bot.flow import Message, Reply
 from bot.runtime import images
 from bot.runtime.podman import PodmanRunner
-from bot.runtime.runner import Engine
+from bot.runtime.runner import Engine, Runner
+from tests.fake_runner import FakeRunner
 
 REPO = Path(__file__).resolve().parent.parent
 WAIT = 120  # seconds before a test gives up waiting; a guard against hangs, not a speed check
@@ -110,12 +115,20 @@ def config_path(tmp_path: Path, log_dir: Path) -> Path:
     return write_config(tmp_path, log_dir)
 
 
-def platform_bot(tmp: Path, roles: dict, platforms: dict) -> tuple[Bot, Path]:
-    """A bot configured for one platform's fake server, and its log dir (remove it afterwards)."""
+def make_bot(cfg: config.Config, runner: Runner | None = None) -> Bot:
+    """Bot(cfg, runner); a FakeRunner is attached to the bot's ledger (so it can match skills by name)."""
+    bot = Bot(cfg, runner=runner)
+    if isinstance(runner, FakeRunner):
+        runner.attach(bot.db)
+    return bot
+
+
+def platform_bot(tmp: Path, roles: dict, platforms: dict, runner: Runner | None = None) -> tuple[Bot, Path]:
+    """A bot configured for one platform's fake server (Podman unless a runner is given), and its log dir (remove it afterwards)."""
     logs = Path(tempfile.mkdtemp(prefix="podbot-logs-"))
     logs.chmod(0o755)
     path = write_config(tmp, logs, roles=roles, platforms=platforms)
-    return Bot(config.load(str(path), environ={})), logs
+    return make_bot(config.load(str(path), environ={}), runner), logs
 
 
 @contextmanager
@@ -154,13 +167,11 @@ def probe_like(name: str, script: str, **extra) -> dict:
     }
 
 
-@pytest.fixture
-def bot_factory(podman_ready, config_path: Path) -> Iterator:
-    """Start bots on the test config: make(workers=2, **start_options) -> (bot, recorder)."""
+def _factory(config_path: Path, runner: Callable[[], Runner | None]) -> Iterator:
     started: list[Bot] = []
 
     def make(workers: int = 2, **options) -> tuple[Bot, Recorder]:
-        bot = Bot(config.load(str(config_path), environ={}))
+        bot = make_bot(config.load(str(config_path), environ={}), runner())
         recorder = Recorder()
         bot.add_adapter(recorder)
         bot.start(workers, **options)
@@ -170,6 +181,18 @@ def bot_factory(podman_ready, config_path: Path) -> Iterator:
     yield make
     for bot in started:
         bot.stop()
+
+
+@pytest.fixture
+def bot_factory(podman_ready, config_path: Path) -> Iterator:
+    """Start bots on the test config: make(workers=2, **start_options) -> (bot, recorder)."""
+    yield from _factory(config_path, lambda: None)
+
+
+@pytest.fixture
+def fake_factory(config_path: Path) -> Iterator:
+    """Like bot_factory, but each bot runs its skills on a new FakeRunner (bot.runner); no Podman needed."""
+    yield from _factory(config_path, FakeRunner)
 
 
 @pytest.fixture(scope="session")
@@ -185,6 +208,12 @@ def models_dir() -> Path:
 @pytest.fixture
 def running(bot_factory) -> tuple[Bot, Recorder]:
     return bot_factory(2, schedules=False)
+
+
+@pytest.fixture
+def fake_running(fake_factory) -> tuple[Bot, Recorder]:
+    """A started bot (2 workers, no schedules) whose bot.runner is a FakeRunner."""
+    return fake_factory(2, schedules=False)
 
 
 _ids = iter(range(1, 10**9))

@@ -1,4 +1,7 @@
-"""Admin commands: allowed for admins, refused for others, audited."""
+"""Admin commands: allowed for admins, refused for others, audited.
+
+Runs on the FakeRunner (tests.fake_runner) except the /jobs test, whose failing job runs in a real container.
+"""
 
 from __future__ import annotations
 
@@ -7,32 +10,36 @@ from pathlib import Path
 
 from bot.store import audit
 from tests.conftest import add_manifest, probe_like, run_skill, say
+from tests.fake_runner import Scripted
 
 ADMIN_ONLY = ["/cancel 1", "/audit", "/grant console:uma operator", "/revoke console:uma operator", "/reload", "/schedules"]
 
 
-def test_non_admins_get_a_one_line_refusal(running) -> None:
-    bot, _ = running
+def test_non_admins_get_a_one_line_refusal(fake_running) -> None:
+    bot, _ = fake_running
     for command in ADMIN_ONLY:
         [reply] = say(bot, "olga", command)
         assert reply.text == f"{command.split()[0]} is for admins (admin); you have operator, user.", command
         assert "\n" not in reply.text
+    assert [e.event for e in audit.latest(bot.db, 100) if e.event in ("grant", "revoke", "reload", "cancelled")] == []
 
 
-def test_grant_and_revoke_are_persisted_and_audited(running) -> None:
-    bot, recorder = running
+def test_grant_and_revoke_are_persisted_and_audited(fake_running) -> None:
+    bot, recorder = fake_running
+    bot.runner.script(["sh", "-c", "echo granted"], Scripted(output="granted\n"))
     assert say(bot, "uma", "/http_check url=http://127.0.0.1:9/")[0].text.startswith("Denied")
     assert say(bot, "ada", "/grant console:uma operator")[0].text == "console:uma now has the role operator."
     assert "operator" in say(bot, "uma", "/whoami")[0].text
     assert run_skill(bot, recorder, "uma", "/probe script='echo granted'").code == "granted\n"
     assert say(bot, "ada", "/revoke console:uma operator")[0].text == "console:uma no longer has the granted role operator."
     assert say(bot, "uma", "/probe script=x")[0].text.startswith("Denied")
+    assert [run.argv for run in bot.runner.runs] == [["sh", "-c", "echo granted"]]
     events = [(e.actor, e.event, e.detail) for e in audit.latest(bot.db, 100)]
     assert ("console:ada", "grant", "console:uma +operator") in events and ("console:ada", "revoke", "console:uma -operator") in events
 
 
-def test_reload_keeps_the_last_good_set_and_names_the_error(running, tmp_path: Path) -> None:
-    bot, _ = running
+def test_reload_keeps_the_last_good_set_and_names_the_error(fake_running, tmp_path: Path) -> None:
+    bot, _ = fake_running
     add_manifest(tmp_path, probe_like("fresh", "echo new"))
     assert "fresh" in say(bot, "ada", "/reload")[0].text
     bad = tmp_path / "extra-manifests" / "zbad.yaml"
@@ -44,8 +51,8 @@ def test_reload_keeps_the_last_good_set_and_names_the_error(running, tmp_path: P
     assert any(e.event == "reload" for e in audit.latest(bot.db, 20))
 
 
-def test_manifest_change_reloads_by_itself(bot_factory, tmp_path: Path) -> None:
-    bot, _ = bot_factory(0, schedules=False)
+def test_manifest_change_reloads_by_itself(fake_factory, tmp_path: Path) -> None:
+    bot, _ = fake_factory(0, schedules=False)
     add_manifest(tmp_path, probe_like("hot", "echo hot"))
     deadline = time.monotonic() + 60
     while "hot" not in bot.catalog.skills and time.monotonic() < deadline:

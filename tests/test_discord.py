@@ -1,4 +1,7 @@
-"""The Discord adapter with the real discord.py against a fake Discord (REST + gateway), real containers behind it."""
+"""The Discord adapter with the real discord.py against a fake Discord (REST + gateway).
+
+The FakeRunner (tests.fake_runner) runs the skills behind it, except in the first test, where a real container does.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +10,19 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
 from adapters.discord import DiscordAdapter, DiscordSettings
 from bot import config
 from bot.app import Bot
-from tests.conftest import connected, platform_bot
+from bot.runtime.runner import Runner
+from tests.conftest import connected, make_bot, platform_bot
 from tests.fake_discord import CHANNEL, FakeDiscord
 from tests.fake_http import WAIT, assert_sent_once_in_order
+from tests.fake_runner import RUN_TIME, FakeRunner, Scripted
 
 TOKEN = "MTAxMDEwMTAxMA.fake.discord-test-token"
 ADMIN, OPERATOR, USER = 901, 111, 222
@@ -31,14 +38,23 @@ def fake() -> Iterator[FakeDiscord]:
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def discord_bot(podman_ready, fake: FakeDiscord, tmp_path_factory) -> Iterator[tuple[Bot, DiscordAdapter]]:
+@contextmanager
+def connected_bot(fake: FakeDiscord, tmp: Path, runner: Runner | None = None) -> Iterator[tuple[Bot, DiscordAdapter]]:
+    """A bot connected to `fake` (its skills run on `runner`, Podman when None)."""
     platforms = {"discord": {"api_base_url": fake.api_url, "gateway_url": fake.gateway_url, "message_content_intent": True}}
     roles = {"admin": [f"discord:{ADMIN}"], "operator": [f"discord:{OPERATOR}"]}
-    bot, logs = platform_bot(tmp_path_factory.mktemp("discord"), roles, platforms)
-    with connected(bot, {"DISCORD_BOT_TOKEN": TOKEN}) as adapter:
-        yield bot, adapter
-    shutil.rmtree(logs, ignore_errors=True)
+    bot, logs = platform_bot(tmp, roles, platforms, runner)
+    try:
+        with connected(bot, {"DISCORD_BOT_TOKEN": TOKEN}) as adapter:
+            yield bot, adapter
+    finally:
+        shutil.rmtree(logs, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def discord_bot(fake: FakeDiscord, tmp_path_factory) -> Iterator[tuple[Bot, DiscordAdapter]]:
+    with connected_bot(fake, tmp_path_factory.mktemp("discord"), FakeRunner(delay=RUN_TIME)) as both:
+        yield both
 
 
 def job_of(text: str) -> str:
@@ -55,8 +71,20 @@ def result(fake: FakeDiscord, what: str, match, ack: str) -> dict:
     return fake.wait_for(what, lambda d: match(d) and d["content"].startswith(f"job {job} ") and "queued" not in d["content"])[0]
 
 
+def test_a_real_container_answers_through_discord(podman_ready, tmp_path: Path) -> None:
+    server = FakeDiscord(TOKEN).start()  # its own server: the module's bot is connected to the shared one
+    try:
+        with connected_bot(server, tmp_path):
+            ack = answered(server, server.message(DM, USER, "df /"))
+            assert "Filesystem" in result(server, "message", lambda d: d["channel_id"] == DM, ack["content"])["content"]
+    finally:
+        server.stop()
+
+
 def test_a_mention_runs_a_skill_and_the_result_comes_back_in_the_channel(discord_bot, fake: FakeDiscord) -> None:
     assert fake.wait_for("identify")[0]["intents"] & MESSAGE_CONTENT
+    bot, _ = discord_bot
+    bot.runner.script(["echo", "hello"], Scripted(output="hello\n", delay=0.5))  # running long enough to show "typing"
     asked = fake.message(CHANNEL, USER, "say hello", mention=True)
     ack = answered(fake, asked)
     assert "queued: say text=hello" in ack["content"] and ack["channel_id"] == CHANNEL and ack["mentions"] == NO_PINGS
@@ -65,7 +93,7 @@ def test_a_mention_runs_a_skill_and_the_result_comes_back_in_the_channel(discord
     assert fake.recorded("typing", lambda d: d["channel_id"] == CHANNEL), "no typing indicator while the job ran"
 
     ack = answered(fake, fake.message(DM, USER, "df /"))
-    assert "Filesystem" in result(fake, "message", lambda d: d["channel_id"] == DM, ack["content"])["content"]
+    assert result(fake, "message", lambda d: d["channel_id"] == DM, ack["content"])["content"].endswith("```\ndf -h /\n```")
 
 
 def test_slash_commands_are_synced_typed_and_followed_up(discord_bot, fake: FakeDiscord) -> None:
@@ -78,7 +106,7 @@ def test_slash_commands_are_synced_typed_and_followed_up(discord_bot, fake: Fake
     assert commands["job"]["options"][0]["required"] and not commands["jobs"]["options"][0]["required"]
 
     token = fake.slash(CHANNEL, OPERATOR, "say", text="from a slash command")
-    [ack] = fake.wait_for("followup", lambda d: d["token"] == token)
+    ack = fake.wait_for("followup", lambda d: d["token"] == token)[0]
     assert fake.recorded("callback", lambda d: token.endswith(d["id"]))[0]["type"] == 5  # deferred: "thinking…"
     assert result(fake, "followup", lambda d: d["token"] == token, ack["content"])["content"].endswith("```\nfrom a slash command\n```")
 
@@ -86,7 +114,7 @@ def test_slash_commands_are_synced_typed_and_followed_up(discord_bot, fake: Fake
     [answer] = fake.wait_for("followup", lambda d: d["token"] == token)
     assert answer["content"].startswith("Latest ") and f"discord:{OPERATOR}" in answer["content"]
     token = fake.slash(DM, OPERATOR, "disk_usage")
-    [ack] = fake.wait_for("followup", lambda d: d["token"] == token)
+    ack = fake.wait_for("followup", lambda d: d["token"] == token)[0]
     assert "disk\\_usage path=/" in ack["content"]
 
 
@@ -108,6 +136,9 @@ def test_guild_channels_answer_mentions_and_replies_dms_answer_everything(discor
 def test_long_output_is_split_on_lines_in_escaped_blocks(discord_bot, fake: FakeDiscord) -> None:
     channel = DM + 2
     script = 'for i in $(seq 1 700); do echo "line $i @everyone **bold** \\`\\`\\` done"; done'
+    bot, _ = discord_bot
+    lines = "".join(f"line {i} @everyone **bold** ``` done\n" for i in range(1, 701))
+    bot.runner.script(["sh", "-c", script], Scripted(output=lines, delay=RUN_TIME))
     ack = answered(fake, fake.message(channel, OPERATOR, f"/probe script='{script}'"))
     fake.wait_for("message", lambda d: d["channel_id"] == channel and "line 700 " in d["content"])
     posts = fake.recorded("message", lambda d: d["channel_id"] == channel)
@@ -130,10 +161,10 @@ def test_replies_wait_out_refusals_and_arrive_in_order(discord_bot, fake: FakeDi
     assert_sent_once_in_order(texts, ["one", "two", "three", "four"])
 
 
-def test_a_bad_token_is_a_clear_error_that_never_shows_the_token(podman_ready, fake: FakeDiscord, caplog) -> None:
+def test_a_bad_token_is_a_clear_error_that_never_shows_the_token(fake: FakeDiscord, caplog) -> None:
     settings = DiscordSettings(api_base_url=fake.api_url, gateway_url=fake.gateway_url)
     adapter = DiscordAdapter(settings, "MTAx.wrong.discord-token")
-    bot = Bot(config.load(environ={"PODBOT_DATA_DIR": tempfile.mkdtemp(prefix="podbot-badtoken-")}))
+    bot = make_bot(config.load(environ={"PODBOT_DATA_DIR": tempfile.mkdtemp(prefix="podbot-badtoken-")}), FakeRunner())
     with caplog.at_level(logging.DEBUG):
         adapter.start(bot)
         assert adapter.finished.wait(WAIT)

@@ -1,4 +1,8 @@
-"""Nothing lost: worker crashes, bot crashes, platform outages, retries, fallbacks, limits, cancel, cache."""
+"""Nothing lost: worker crashes, bot crashes, platform outages, retries, fallbacks, limits, cancel, cache.
+
+The crash, outage and container-stopping tests run real containers; the job logic (retries, fallbacks,
+concurrency, cancel, cache, rate limit) runs on the FakeRunner (tests.fake_runner).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from bot.errors import Undeliverable
 from bot.flow import JobState, Message, Reply
 from bot.store import audit, ledger, outbox
 from tests.conftest import REPO, WAIT, add_manifest, probe_like, run_skill, say, write_config
+from tests.fake_runner import KILLED, Scripted
 
 
 def wait(predicate, what: str, timeout: float = WAIT) -> None:
@@ -101,9 +106,10 @@ def test_outage_every_reply_arrives_in_order(running) -> None:
         assert [r.text for r in recorder.replies if r.conversation == conversation] == [r["text"] for r in rows]
 
 
-def test_retries_then_fallback_with_the_failure_as_input(bot_factory, tmp_path: Path) -> None:
+def test_retries_then_fallback_with_the_failure_as_input(fake_factory, tmp_path: Path) -> None:
     add_manifest(tmp_path, probe_like("flaky", "echo trying; exit 7", retries=2, retry_delay="100ms", fallback="send_alert"))
-    bot, recorder = bot_factory(2, schedules=False)
+    bot, recorder = fake_factory(2, schedules=False)
+    bot.runner.script("flaky", Scripted(exit_code=7, output="trying\n"))
     result = run_skill(bot, recorder, "olga", "/flaky")
     assert result.text == f"job {result.job_id} flaky failed with exit code 7 after 3 attempts; last lines:"
     job = ledger.get(bot.db, result.job_id)
@@ -112,11 +118,20 @@ def test_retries_then_fallback_with_the_failure_as_input(bot_factory, tmp_path: 
     assert alert.code.startswith(f"ALERT: job {job.id} flaky failed (exit 7): trying")
     events = [e.event for e in audit.latest(bot.db, 100) if e.job_id == job.id]
     assert events.count("retrying") == 2 and events.count("started") == 3
+    assert [run.attempt for run in bot.runner.runs_of("flaky")] == [1, 2, 3]
+    [fallback] = bot.runner.runs_of("send_alert")
+    assert fallback.env == {
+        "PODBOT_FAILED_SKILL": "flaky",
+        "PODBOT_FAILED_ARGS": "{}",
+        "PODBOT_FAILED_EXIT": "7",
+        "PODBOT_FAILED_OUTPUT": "trying",
+    }
 
 
-def test_concurrency_limit_holds_across_workers(bot_factory, tmp_path: Path) -> None:
+def test_concurrency_limit_holds_across_workers(fake_factory, tmp_path: Path) -> None:
     add_manifest(tmp_path, probe_like("single", "sleep 0.5", concurrency=1))
-    bot, recorder = bot_factory(3, schedules=False)
+    bot, recorder = fake_factory(3, schedules=False)
+    bot.runner.script("single", Scripted(delay=0.3))
     ids = [say(bot, "olga", "/single")[0].job_id for _ in range(3)]
     for job_id in ids:
         recorder.result(job_id)
@@ -125,31 +140,56 @@ def test_concurrency_limit_holds_across_workers(bot_factory, tmp_path: Path) -> 
 
 
 def test_cancel_stops_the_container(running) -> None:
-    bot, recorder = running
+    bot, _ = running
     [ack] = say(bot, "ada", "/probe script='sleep 30'")
     wait(lambda: bot.runner.containers(), "the container to start")
     [reply] = say(bot, "ada", f"/cancel {ack.job_id}")
     assert reply.text == f"job {ack.job_id} cancelled and its container stopped."
-    assert ledger.get(bot.db, ack.job_id).state == JobState.CANCELLED
     wait(lambda: not bot.runner.containers(), "the container to go")
+    wait(lambda: any(e.event == "superseded" and e.job_id == ack.job_id for e in audit.latest(bot.db, 50)), "the run to end")
+    assert ledger.get(bot.db, ack.job_id).state == JobState.CANCELLED
+
+
+def test_cancel_ends_the_run_and_the_job_gets_no_result(fake_running) -> None:
+    bot, recorder = fake_running
+    bot.runner.script("probe", Scripted(output="never finished\n", delay=60))
+    [other] = say(bot, "ada", "/probe script='sleep 60'")
+    [ack] = say(bot, "ada", "/probe script='sleep 60'")
+    wait(lambda: len(bot.runner.containers()) == 2, "both runs to start")  # both workers busy: the next job stays queued
+    [waiting] = say(bot, "ada", "/probe script='sleep 60'")
+    assert say(bot, "ada", f"/cancel {waiting.job_id}")[0].text == f"job {waiting.job_id} cancelled."
+    [reply] = say(bot, "ada", f"/cancel {ack.job_id}")
+    assert reply.text == f"job {ack.job_id} cancelled and its container stopped."
+    assert ledger.get(bot.db, ack.job_id).state == JobState.CANCELLED
+    assert [c.job_id for c in bot.runner.containers()] == [other.job_id]  # gone at once, the other one untouched
+    wait(lambda: any(e.event == "superseded" and e.job_id == ack.job_id for e in audit.latest(bot.db, 50)), "the run to end")
+    assert f"exit={KILLED}" in next(e.detail for e in audit.latest(bot.db, 50) if e.event == "superseded" and e.job_id == ack.job_id)
     [again] = say(bot, "ada", f"/cancel {ack.job_id}")
     assert again.text == f"job {ack.job_id} is cancelled; only queued or running jobs can be cancelled."
     [refused] = say(bot, "olga", f"/cancel {ack.job_id}")
     assert refused.text == "/cancel is for admins (admin); you have operator, user."
+    say(bot, "ada", f"/cancel {other.job_id}")
+    ids = [other.job_id, ack.job_id, waiting.job_id]
+    wait(lambda: not ledger.unfinished(bot.db, ids) and bot.idle(ids), "every job to end and every reply to be sent")
+    ends = [r.text for r in recorder.replies if r.job_id in ids and r.text.startswith(f"job {r.job_id} probe ")]
+    assert [text for text in ends if " queued" not in text] == []  # no "done" or "failed" for a cancelled job
+    assert sorted(run.job_id for run in bot.runner.runs) == [other.job_id, ack.job_id]  # the cancelled queued job never ran
 
 
-def test_cache_answers_from_the_ledger(bot_factory, tmp_path: Path) -> None:
+def test_cache_answers_from_the_ledger(fake_factory, tmp_path: Path) -> None:
     add_manifest(tmp_path, probe_like("slowfact", "echo fact", cache="60s"))
-    bot, recorder = bot_factory(2, schedules=False)
+    bot, recorder = fake_factory(2, schedules=False)
+    bot.runner.script("slowfact", Scripted(output="fact\n"))
     first = run_skill(bot, recorder, "olga", "/slowfact")
     [second] = say(bot, "olga", "/slowfact")
     assert second.text.startswith(f"slowfact: from job {first.job_id}, ") and second.text.endswith("(cached, no new run)")
     assert second.code == "fact\n" and second.job_id is None
+    assert len(bot.runner.runs_of("slowfact")) == 1
 
 
-def test_rate_limit_says_slow_down(bot_factory, tmp_path: Path, log_dir: Path) -> None:
+def test_rate_limit_says_slow_down(fake_factory, tmp_path: Path, log_dir: Path) -> None:
     write_config(tmp_path, log_dir, rate_limit={"jobs": 2, "per": 60})
-    bot, _ = bot_factory(0, schedules=False)
+    bot, _ = fake_factory(0, schedules=False)
     say(bot, "uma", "say 1")
     say(bot, "uma", "say 2")
     [reply] = say(bot, "uma", "say 3")

@@ -1,4 +1,7 @@
-"""The Slack adapter with the real slack-bolt / slack_sdk against a fake Slack, real containers behind it."""
+"""The Slack adapter with the real slack-bolt / slack_sdk against a fake Slack.
+
+The FakeRunner (tests.fake_runner) runs the skills behind it, except in the first test, where a real container does.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import re
 import shutil
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -15,8 +19,10 @@ import pytest
 import adapters
 from adapters.slack import SlackAdapter, SlackSettings
 from bot.app import Bot
+from bot.runtime.runner import Runner
 from tests.conftest import connected, platform_bot
 from tests.fake_http import WAIT, assert_sent_once_in_order
+from tests.fake_runner import RUN_TIME, FakeRunner, Scripted
 from tests.fake_slack import BOT_ID, BOT_USER, TEAM, FakeSlack, form, post_signed
 
 BOT_TOKEN, APP_TOKEN, SECRET = "xoxb-1-test-bot-token", "xapp-1-test-app-token", "8f742231b10e8888abcd99yyyzzz85a5"
@@ -35,17 +41,26 @@ def fake() -> Iterator[FakeSlack]:
     server.stop()
 
 
-def make_bot(tmp: Path, fake: FakeSlack, **slack) -> tuple[Bot, Path]:
+def make_bot(tmp: Path, fake: FakeSlack, runner: Runner | None, **slack) -> tuple[Bot, Path]:
+    """A bot for `fake` whose skills run on `runner` (Podman when None), and its log dir."""
     roles = {"admin": [ident(ADMIN)], "operator": [ident(OPERATOR)]}
-    return platform_bot(tmp, roles, {"slack": {"api_base_url": fake.api_url, **slack}})
+    return platform_bot(tmp, roles, {"slack": {"api_base_url": fake.api_url, **slack}}, runner)
+
+
+@contextmanager
+def slack_bot(fake: FakeSlack, tmp: Path, runner: Runner | None = None) -> Iterator[tuple[Bot, SlackAdapter]]:
+    bot, logs = make_bot(tmp, fake, runner)
+    try:
+        with connected(bot, {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": APP_TOKEN}) as adapter:
+            yield bot, adapter
+    finally:
+        shutil.rmtree(logs, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
-def slack(podman_ready, fake: FakeSlack, tmp_path_factory) -> Iterator[tuple[Bot, SlackAdapter]]:
-    bot, logs = make_bot(tmp_path_factory.mktemp("slack"), fake)
-    with connected(bot, {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": APP_TOKEN}) as adapter:
-        yield bot, adapter
-    shutil.rmtree(logs, ignore_errors=True)
+def slack(fake: FakeSlack, tmp_path_factory) -> Iterator[tuple[Bot, SlackAdapter]]:
+    with slack_bot(fake, tmp_path_factory.mktemp("slack"), FakeRunner(delay=RUN_TIME)) as both:
+        yield both
 
 
 def job_of(text: str) -> str:
@@ -63,9 +78,21 @@ def result(fake: FakeSlack, what: str, match, ack_text: str) -> dict:
     return fake.wait_for(what, lambda d: match(d) and d["text"].startswith(f"job {job} ") and "queued" not in d["text"])[0]
 
 
+def test_a_real_container_answers_through_slack(podman_ready, tmp_path: Path) -> None:
+    server = FakeSlack(BOT_TOKEN, APP_TOKEN).start()  # its own server: the module's bot is connected to the shared one
+    try:
+        with slack_bot(server, tmp_path):
+            ack = said(server, server.message("D0USER", USER, "df /"))[0]
+            assert "Filesystem" in result(server, "post", lambda d: d["channel"] == "D0USER", ack["text"])["text"]
+    finally:
+        server.stop()
+
+
 def test_a_mention_runs_a_skill_and_answers_in_its_thread(slack, fake: FakeSlack) -> None:
+    bot, _ = slack
+    bot.runner.script(["echo", "hello"], Scripted(output="hello\n", delay=0.5))  # running long enough to wear the reaction
     event = fake.message("C0OPS", USER, f"{MENTION} say hello")
-    [ack] = said(fake, event)
+    ack = said(fake, event)[0]
     assert "queued: say text=hello" in ack["text"]
     done = result(fake, "post", lambda d: d["thread_ts"] == event["ts"], ack["text"])
     assert done["channel"] == "C0OPS" and done["text"].endswith("```\nhello\n```")
@@ -73,8 +100,8 @@ def test_a_mention_runs_a_skill_and_answers_in_its_thread(slack, fake: FakeSlack
     assert [r["op"] for r in reactions] == ["add", "remove"] and reactions[0]["name"] == "hourglass_flowing_sand"
 
     dm = fake.message("D0USER", USER, "df /")
-    [ack] = said(fake, dm)
-    assert "Filesystem" in result(fake, "post", lambda d: d["channel"] == "D0USER", ack["text"])["text"]
+    ack = said(fake, dm)[0]
+    assert result(fake, "post", lambda d: d["channel"] == "D0USER", ack["text"])["text"].endswith("```\ndf -h /\n```")
 
 
 def test_the_slash_command_runs_commands_and_skills(slack, fake: FakeSlack) -> None:
@@ -83,7 +110,7 @@ def test_the_slash_command_runs_commands_and_skills(slack, fake: FakeSlack) -> N
     assert answer["text"].startswith("Latest ") and answer["response_type"] == "in_channel"
 
     trigger = fake.slash_command("C0ELSEWHERE", OPERATOR, "say via the command")
-    [ack] = fake.wait_for("respond", lambda d: d["trigger"] == trigger)
+    ack = fake.wait_for("respond", lambda d: d["trigger"] == trigger)[0]
     assert result(fake, "respond", lambda d: d["trigger"] == trigger, ack["text"])["text"].endswith("```\nvia the command\n```")
 
     trigger = fake.slash_command("C0OPS", OPERATOR, "")
@@ -105,17 +132,21 @@ def test_channels_answer_mentions_and_dms_answer_everything(slack, fake: FakeSla
         fake.send_event(fake.message("D0QUIET", USER, "say from myself") | {"bot_id": BOT_ID, "user": BOT_USER}),
         fake.send_event(fake.message("D0QUIET", USER, "say edited") | {"subtype": "message_changed"}),
     ]
-    [ack] = said(fake, fake.message("C0QUIET", USER, f"{MENTION} say now"))
+    ack = said(fake, fake.message("C0QUIET", USER, f"{MENTION} say now"))[0]
     assert "queued: say text=now" in ack["text"]
-    [ack] = said(fake, fake.message("D0QUIET", USER, "say in a dm"))
+    ack = said(fake, fake.message("D0QUIET", USER, "say in a dm"))[0]
     assert "queued: say text=in a dm" in ack["text"]
     assert not fake.recorded("post", lambda d: d["thread_ts"] in [e["ts"] for e in ignored])
 
 
 def test_long_output_is_split_on_lines_in_escaped_blocks(slack, fake: FakeSlack) -> None:
     script = 'for i in $(seq 1 900); do echo "line $i <!everyone> @here \\`\\`\\` done"; done'
+    bot, _ = slack
+    bot.runner.script(
+        ["sh", "-c", script], Scripted(output="".join(f"line {i} <!everyone> @here ``` done\n" for i in range(1, 901)), delay=RUN_TIME)
+    )
     event = fake.message("D0LONG", OPERATOR, f"/probe script='{script}'")
-    [ack] = said(fake, event)
+    ack = said(fake, event)[0]
     result(fake, "post", lambda d: d["channel"] == "D0LONG", ack["text"])
     fake.wait_for("post", lambda d: d["channel"] == "D0LONG" and "line 900 " in d["text"])
     posts = fake.recorded("post", lambda d: d["channel"] == "D0LONG")[1:]
@@ -139,8 +170,8 @@ def test_replies_wait_out_refusals_and_arrive_in_order(slack, fake: FakeSlack) -
     assert_sent_once_in_order(texts, ["one", "two", "three", "four"])
 
 
-def test_bad_tokens_are_clear_errors_that_never_show_the_token(podman_ready, fake: FakeSlack, tmp_path, caplog) -> None:
-    bot, _ = make_bot(tmp_path, fake)
+def test_bad_tokens_are_clear_errors_that_never_show_the_token(fake: FakeSlack, tmp_path, caplog) -> None:
+    bot, _ = make_bot(tmp_path, fake, FakeRunner())
     for bot_token, app_token, error in [
         ("xoxb-wrong-bot-token-123", APP_TOKEN, "Slack rejected the bot token (SLACK_BOT_TOKEN): invalid_auth"),
         (
@@ -157,11 +188,11 @@ def test_bad_tokens_are_clear_errors_that_never_show_the_token(podman_ready, fak
     assert "wrong-bot-token" not in caplog.text and "wrong-app-token" not in caplog.text
 
 
-def test_http_mode_takes_only_signed_requests(podman_ready, fake: FakeSlack, tmp_path) -> None:
+def test_http_mode_takes_only_signed_requests(fake: FakeSlack, tmp_path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    bot, logs = make_bot(tmp_path, fake, mode="http", http_listen="127.0.0.1", http_port=port)
+    bot, logs = make_bot(tmp_path, fake, FakeRunner(), mode="http", http_listen="127.0.0.1", http_port=port)
     [adapter] = adapters.configured(bot.cfg, environ={"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SECRET})
     bot.add_adapter(adapter)
     bot.start(0)

@@ -1,4 +1,7 @@
-"""The Telegram adapter with the real python-telegram-bot against a fake Bot API, real containers behind it."""
+"""The Telegram adapter with the real python-telegram-bot against a fake Bot API.
+
+The FakeRunner (tests.fake_runner) runs the skills behind it, except in the first test, where real containers do.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -20,8 +24,10 @@ from adapters.telegram import TelegramAdapter, TelegramSettings
 from bot import config
 from bot.app import Bot
 from bot.flow import Reply
-from tests.conftest import connected, platform_bot
+from bot.runtime.runner import Runner
+from tests.conftest import connected, make_bot, platform_bot
 from tests.fake_http import WAIT, assert_sent_once_in_order
+from tests.fake_runner import RUN_TIME, FakeRunner, Scripted
 from tests.fake_telegram import BOT, FakeTelegram
 
 TOKEN = "7000:AAF-test-token-for-the-fake-api"
@@ -36,14 +42,23 @@ def fake() -> Iterator[FakeTelegram]:
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def telegram(podman_ready, fake: FakeTelegram, tmp_path_factory) -> Iterator[tuple[Bot, TelegramAdapter]]:
+@contextmanager
+def telegram_bot(fake: FakeTelegram, tmp: Path, runner: Runner | None = None) -> Iterator[tuple[Bot, TelegramAdapter]]:
+    """A bot connected to `fake` (its skills run on `runner`, Podman when None)."""
     platforms = {"telegram": {"base_url": fake.base_url, "base_file_url": f"{fake.url}/file/bot", "poll_timeout": 1}}
     roles = {"admin": [f"telegram:{ADMIN}"], "operator": [f"telegram:{OPERATOR}"]}
-    bot, logs = platform_bot(tmp_path_factory.mktemp("telegram"), roles, platforms)
-    with connected(bot, {"TELEGRAM_BOT_TOKEN": TOKEN}) as adapter:
-        yield bot, adapter
-    shutil.rmtree(logs, ignore_errors=True)
+    bot, logs = platform_bot(tmp, roles, platforms, runner)
+    try:
+        with connected(bot, {"TELEGRAM_BOT_TOKEN": TOKEN}) as adapter:
+            yield bot, adapter
+    finally:
+        shutil.rmtree(logs, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def telegram(fake: FakeTelegram, tmp_path_factory) -> Iterator[tuple[Bot, TelegramAdapter]]:
+    with telegram_bot(fake, tmp_path_factory.mktemp("telegram"), FakeRunner(delay=RUN_TIME)) as both:
+        yield both
 
 
 def result_of(fake: FakeTelegram, chat: int, ack: dict) -> dict:
@@ -58,7 +73,20 @@ def ask(fake: FakeTelegram, chat: int, user: int, text: str, chat_type: str = "p
     return message_id, fake.wait_for("send", lambda d: d["chat_id"] == chat and d["reply_to"] == message_id)[0]
 
 
+def test_a_real_container_answers_through_telegram(podman_ready, tmp_path: Path) -> None:
+    server = FakeTelegram(TOKEN).start()  # its own server: the module's bot polls the shared one
+    try:
+        with telegram_bot(server, tmp_path):
+            group_message, ack = ask(server, GROUP, USER, "@podbot_test_bot df /", "supergroup")
+            result = result_of(server, GROUP, ack)
+            assert "Filesystem" in result["text"] and result["reply_to"] == group_message
+    finally:
+        server.stop()
+
+
 def test_a_message_runs_a_skill_and_the_result_comes_back_quoting_it(telegram, fake: FakeTelegram) -> None:
+    bot, _ = telegram
+    bot.runner.script(["echo", "hello"], Scripted(output="hello\n", delay=0.5))  # running long enough to show "typing"
     message_id, ack = ask(fake, USER, USER, "say hello")
     assert ack["text"].startswith("job ") and "queued: say text=hello" in ack["text"]
     result = result_of(fake, USER, ack)
@@ -68,7 +96,7 @@ def test_a_message_runs_a_skill_and_the_result_comes_back_quoting_it(telegram, f
 
     group_message, ack = ask(fake, GROUP, USER, "@podbot_test_bot df /", "supergroup")
     result = result_of(fake, GROUP, ack)
-    assert "Filesystem" in result["text"] and result["reply_to"] == group_message
+    assert result["text"].endswith("<pre>df -h /</pre>") and result["reply_to"] == group_message
 
 
 def test_commands_are_registered_and_answered(telegram, fake: FakeTelegram) -> None:
@@ -102,6 +130,10 @@ def test_groups_answer_only_mentions_commands_and_replies_to_the_bot(telegram, f
 
 def test_long_output_is_split_on_lines_in_escaped_blocks(telegram, fake: FakeTelegram) -> None:
     script = 'for i in $(seq 1 900); do echo "line $i <b>&amp;</b> @everyone"; done'
+    bot, _ = telegram
+    bot.runner.script(
+        ["sh", "-c", script], Scripted(output="".join(f"line {i} <b>&amp;</b> @everyone\n" for i in range(1, 901)), delay=RUN_TIME)
+    )
     _, ack = ask(fake, OPERATOR, OPERATOR, f"/probe script='{script}'")
     job = re.match(r"job (\d+)", ack["text"]).group(1)
     first = result_of(fake, OPERATOR, ack)
@@ -133,9 +165,9 @@ def test_replies_wait_out_refusals_and_arrive_in_order(telegram, fake: FakeTeleg
     assert_sent_once_in_order(texts, ["one", "two", "three", "four"])
 
 
-def test_a_bad_token_is_a_clear_error_that_never_shows_the_token(podman_ready, fake: FakeTelegram, caplog) -> None:
+def test_a_bad_token_is_a_clear_error_that_never_shows_the_token(fake: FakeTelegram, caplog) -> None:
     adapter = TelegramAdapter(TelegramSettings(base_url=fake.base_url), "7000:wrong-token-0123456789")
-    bot = Bot(config.load(environ={"PODBOT_DATA_DIR": tempfile.mkdtemp(prefix="podbot-badtoken-")}))
+    bot = make_bot(config.load(environ={"PODBOT_DATA_DIR": tempfile.mkdtemp(prefix="podbot-badtoken-")}), FakeRunner())
     with caplog.at_level(logging.INFO):
         adapter.start(bot)
         assert adapter.finished.wait(WAIT)
@@ -146,7 +178,7 @@ def test_a_bad_token_is_a_clear_error_that_never_shows_the_token(podman_ready, f
         adapter.send(Reply("telegram:1", "hello"))
 
 
-def test_webhook_mode_takes_updates_that_carry_the_secret(podman_ready, fake: FakeTelegram, tmp_path: Path) -> None:
+def test_webhook_mode_takes_updates_that_carry_the_secret(fake: FakeTelegram, tmp_path: Path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -155,7 +187,7 @@ def test_webhook_mode_takes_updates_that_carry_the_secret(podman_ready, fake: Fa
         base_url=fake.base_url, mode="webhook", webhook_url=url, webhook_listen="127.0.0.1", webhook_port=port, webhook_path="hook"
     )
     adapter = TelegramAdapter(settings, TOKEN, "webhook-secret-123")
-    bot = Bot(config.load(environ={"PODBOT_DATA_DIR": str(tmp_path / "data")}))
+    bot = make_bot(config.load(environ={"PODBOT_DATA_DIR": str(tmp_path / "data")}), FakeRunner())
     bot.add_adapter(adapter)
     bot.start(0)
     adapter.start(bot)
