@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import signal
-import threading
+import sys
+from collections.abc import Callable
 
 import click
 
@@ -16,34 +17,59 @@ USER_HELP = "Your console identity is console:USER (default: your login name)."
 WORKERS_HELP = "In-process job workers (0: leave jobs to `podbot worker`)."
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGINT or SIGTERM: stop where it is. An interrupt, so no error boundary takes it for a failure."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_stopped(signum: int, frame: object) -> None:
+    raise Stopped(signum)
+
+
+def _on_stop_signals(handler: Callable[[int, object], None] | signal.Handlers) -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handler)
+
+
 def _serve(inv: Invocation, user: str | None, workers: int | None, console: bool) -> None:
+    """Serve until the console chat ends, or until SIGINT or SIGTERM.
+
+    A chat stopped by a signal exits 130 or 143 (128 + the signal, as shells report it); a bot serving
+    only platforms exits 0, as stopping is its normal end. The handlers raise, as only that interrupts
+    a blocked read of the next line, and are set even when the signals came ignored (a script's
+    background job): Ctrl-C and `kill` always stop podbot.
+    """
+    _on_stop_signals(_raise_stopped)
     bot = inv.bot()
     platforms = adapters.configured(bot.cfg)
     for adapter in platforms:
         bot.add_adapter(adapter)
     chat = ConsoleAdapter(user) if console or not platforms else None
     if chat is not None:
-        bot.add_adapter(chat)
+        bot.add_adapter(chat, chat.conversations)  # its person's replies and the shared console's, no one else's
     bot.start(workers)
     for adapter in platforms:
         adapter.start(bot)
+    code = 0
     try:
         if chat is not None:
             chat.run(bot)
         else:
             err.print(f"podbot is running on {', '.join(a.platform for a in platforms)}; Ctrl-C stops it")
-            _wait_for_signal()
+            while True:
+                signal.pause()
+    except Stopped as stopped:
+        code = 128 + stopped.signum if chat is not None else 0
     finally:
+        _on_stop_signals(signal.SIG_DFL)  # while shutting down, a second signal ends the process at once
         for adapter in platforms:
             adapter.stop()
         bot.stop()
-
-
-def _wait_for_signal() -> None:
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
+    if code:
+        sys.exit(code)
 
 
 @click.command()
