@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -46,7 +47,7 @@ def put(db: Database, key: str, reply: Reply) -> None:
 _SELECT = "SELECT id, key, conversation, platform, thread, text, code, job_id, attempts, next_try, last_error, created FROM outbox"
 
 
-def _pending(r) -> Outgoing:
+def _pending(r: sqlite3.Row) -> Outgoing:
     reply = Reply(r["conversation"], r["text"], r["code"], r["thread"], r["job_id"])
     return Outgoing(r["id"], r["key"], reply, r["attempts"], r["next_try"] or 0.0, r["last_error"] or "", r["created"])
 
