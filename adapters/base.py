@@ -244,7 +244,7 @@ class NetworkAdapter:
         assert self.bot is not None
         return await asyncio.get_running_loop().run_in_executor(None, self.bot.job_active, job_id)
 
-    async def _quietly(self, indicator) -> None:
+    async def _quietly(self, indicator: Awaitable[None]) -> None:
         # The indicator is decoration: a failure must never hold up a reply.
         try:
             await indicator

@@ -4,21 +4,32 @@ Interactive (a terminal): a prompt; replies print as they arrive.
 Piped: one message per line, each reply printed, and exit once every job
 those lines started has replied — so scripts and tests can drive the bot:
     printf '/skills\\ndf /\\n' | podbot chat --user alice
+
+Each console person has their own conversation, `console:NAME`: several chats
+(or a chat beside `podbot run`) on one data dir each show only their person's
+replies. The shared conversation `console` (the default alert_conversation)
+is shown by whichever console chat is open. A closed output (`podbot chat |
+head -1`) ends the chat: nobody is left to read it, so this person's replies
+still owed are given up, and the shared ones wait for another console.
 """
 
 from __future__ import annotations
 
 import getpass
+import os
 import sys
 import threading
 import time
+from contextlib import suppress
 from itertools import count
 from typing import TextIO
 
-from adapters.contract import BotPort, SimpleAdapter
+from adapters.contract import BotPort, SimpleAdapter, Undeliverable
+from adapters.format import visible
+from bot.errors import PodbotError
 from bot.flow import Message, Reply
 
-CONVERSATION = "console"
+SHARED = "console"  # the conversation every console shows (alerts)
 PROMPT = "> "
 
 
@@ -28,26 +39,59 @@ class ConsoleAdapter(SimpleAdapter):
     def __init__(self, user: str | None = None, out: TextIO = sys.stdout):
         self.user = user or getpass.getuser()
         self.out = out
+        self.closed = threading.Event()  # the output went away; the chat ends
         self._lock = threading.Lock()
         self._ids = count(1)
         self._session = f"{int(time.time() * 1000)}"
         self._prompting = False
 
+    @property
+    def conversation(self) -> str:
+        return f"console:{self.user}"
+
+    @property
+    def conversations(self) -> tuple[str, ...]:
+        """What this console shows: its person's conversation and the shared one."""
+        return (self.conversation, SHARED)
+
     def send(self, reply: Reply) -> None:
         with self._lock:
-            if self._prompting:
-                self.out.write("\r\033[K")  # a job's result arrived while the prompt waits: print above it
-            self.out.write(reply.text + "\n")
-            if reply.code:
-                self.out.write(reply.code.rstrip("\n") + "\n")
-            if self._prompting:
-                self.out.write(PROMPT)
-            self.out.flush()
+            if not self.closed.is_set():
+                try:
+                    self._write(reply)
+                    return
+                except BrokenPipeError:
+                    self._close()
+        # Whoever closed the output did not want the rest; a shared reply waits for another console.
+        if reply.conversation == SHARED:
+            raise ConnectionError("this console's output is closed")
+        raise Undeliverable("the console's output was closed")
+
+    def _write(self, reply: Reply) -> None:
+        if self._prompting:
+            self.out.write("\r\033[K")  # a job's result arrived while the prompt waits: print above it
+        self.out.write(visible(reply.text) + "\n")
+        if reply.code:
+            self.out.write(visible(reply.code).rstrip("\n") + "\n")
+        if self._prompting:
+            self.out.write(PROMPT)
+        self.out.flush()
+
+    def _close(self) -> None:
+        self.closed.set()
+        try:
+            target = self.out.fileno()
+        except (OSError, ValueError):
+            return  # not a file (a test's StringIO): nothing is flushed at exit
+        # What is still buffered can never be written; the flush at exit must not fail on the closed pipe too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, target)
+        os.close(devnull)
 
     def message(self, text: str) -> Message:
         return Message(
             platform=self.platform,
-            conversation=CONVERSATION,
+            conversation=self.conversation,
             user=f"console:{self.user}",
             text=text,
             user_name=self.user,
@@ -56,26 +100,16 @@ class ConsoleAdapter(SimpleAdapter):
         )
 
     def run(self, bot: BotPort, stdin: TextIO = sys.stdin) -> None:
-        """Read messages until end of input; when piped, wait for every job to reply."""
+        """Read messages until end of input or a closed output; when piped, wait for every job to reply."""
         interactive = stdin.isatty()
         jobs: list[int] = []
         if interactive:
-            self.send(Reply(CONVERSATION, f"podbot: hello {self.user}. Type /help, /skills, or e.g. `df /`. Ctrl-D quits."))
-        while True:
-            if interactive:
-                try:
-                    with self._lock:
-                        self._prompting = True
-                    text = input(PROMPT)
-                except (EOFError, KeyboardInterrupt):
-                    break
-                finally:
-                    with self._lock:
-                        self._prompting = False
-            else:
-                text = stdin.readline()
-                if not text:
-                    break
+            with suppress(PodbotError):
+                self.send(Reply(self.conversation, f"podbot: hello {self.user}. Type /help, /skills, or e.g. `df /`. Ctrl-D quits."))
+        while not self.closed.is_set():
+            text = self._prompt() if interactive else stdin.readline()
+            if not text:
+                break
             replies = bot.receive(self.message(text.rstrip("\n")))
             jobs.extend(r.job_id for r in replies if r.job_id is not None)
             # Each line's immediate answer is shown before the next prompt or line.
@@ -83,6 +117,21 @@ class ConsoleAdapter(SimpleAdapter):
         if not interactive:
             self._drain(bot, jobs)
 
+    def _prompt(self) -> str:
+        """The next line typed at the prompt ("" at Ctrl-D, or when the output closed)."""
+        try:
+            with self._lock:
+                self._prompting = True
+            return input(PROMPT) or "\n"
+        except EOFError:
+            return ""
+        except BrokenPipeError:  # the prompt could not be written
+            self._close()
+            return ""
+        finally:
+            with self._lock:
+                self._prompting = False
+
     def _drain(self, bot: BotPort, jobs: list[int]) -> None:
-        while not bot.idle(jobs):
+        while not self.closed.is_set() and not bot.idle(jobs):
             time.sleep(0.02)

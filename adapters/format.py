@@ -29,10 +29,21 @@ def size(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
+# Control characters but tab and newline (C0, DEL, C1) are shown as \xNN: skill output or a quoted message can never
+# drive a terminal (ESC sequences) or cut a string (NUL). Lone surrogates, which no platform can encode, become U+FFFD.
+_VISIBLE = {c: f"\\x{c:02x}" for c in (*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0))}
+_VISIBLE.update(dict.fromkeys(range(0xD800, 0xE000), "\ufffd"))
+
+
+def visible(text: str) -> str:
+    """`text` with nothing a terminal or a platform would act on or choke on; character by character, like the escapes."""
+    return text.translate(_VISIBLE)
+
+
 def render(reply: Reply, style: Style) -> list[str]:
     """The messages that carry `reply`, in order, each within `style.limit`."""
-    parts = [style.text(piece) for piece in _split(reply.text, style.limit, style.text) if piece.strip()]
-    code = (reply.code or "").rstrip("\n")
+    parts = [style.text(piece) for piece in _split(visible(reply.text), style.limit, style.text) if piece.strip()]
+    code = visible(reply.code or "").rstrip("\n")
     if code.strip():
         budget = style.limit - size(style.block_open) - size(style.block_close)
         # The first block shares the message with the text when a useful part of it fits there.

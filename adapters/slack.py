@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
@@ -178,7 +178,7 @@ class SlackAdapter(NetworkAdapter):
         )
         self.deliver(self._named(message, event["user"]))
 
-    async def _on_command(self, ack, command: dict) -> None:
+    async def _on_command(self, ack: AsyncAck, command: dict) -> None:
         await ack()  # within Slack's 3 s; the answers follow through the outbox
         thread = f"cmd:{command['trigger_id']}"
         if command.get("response_url"):

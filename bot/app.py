@@ -64,8 +64,10 @@ class Bot:
         self.scheduler = Scheduler(cfg, self.db, self.catalog, self.queue.enqueue, self.loops.wake)
         # Loads its models on first use, once per process (they are shared by every Bot in it).
         self.understanding = understanding if understanding is not None else Understanding(cfg.model, self.catalog)
-        self.services = Services(cfg, self.db, self.catalog, self.queue.enqueue, self.worker.stop_job, self.understanding)
+        self.services = Services(cfg, self.db, self.catalog, self.worker.stop_job, self.understanding)
         self.adapters: dict[str, Adapter] = {}
+        # An adapter added with `conversations` delivers only those of its platform (a console delivers its person's).
+        self._delivers: dict[str, tuple[str, ...] | None] = {}
         self._consumer: Consumer | None = None
         self._started = False
 
@@ -75,15 +77,20 @@ class Bot:
         images.ensure_base(self.runner, lambda line: log.info("image: %s", line))
         return engine
 
-    def add_adapter(self, adapter: Adapter) -> None:
+    def add_adapter(self, adapter: Adapter, conversations: Sequence[str] | None = None) -> None:
+        """Deliver the replies of `adapter.platform` through `adapter`: all of them, or only those to `conversations`."""
         self.adapters[adapter.platform] = adapter
+        self._delivers[adapter.platform] = tuple(conversations) if conversations is not None else None
         self.catalog.on_change(adapter.skills_changed)
         if self._started:
             self._start_sender(adapter)
 
     def _start_sender(self, adapter: Adapter) -> None:
         senders: dict[str, Callable[[Reply], None]] = {adapter.platform: adapter.send}
-        self.loops.every(f"outbox-{adapter.platform}", OUTBOX_POLL, lambda: outbox.deliver(self.db, senders), wakeable=True)
+        only = self._delivers[adapter.platform]
+        self.loops.every(
+            f"outbox-{adapter.platform}", OUTBOX_POLL, lambda: outbox.deliver(self.db, senders, conversations=only), wakeable=True
+        )
 
     def start(self, workers: int | None = None, schedules: bool = True, watch: bool = True) -> None:
         """Start job workers (unless workers == 0), the outbox senders, the scheduler and the manifest watcher."""
@@ -120,22 +127,40 @@ class Bot:
     # --- what adapters get (adapters.contract.BotPort) ---
 
     def receive(self, msg: Message) -> list[Reply]:
-        """Run a message through the pipeline, audit the decision, and queue its replies in the outbox."""
+        """Run a message through the pipeline, audit the decision, queue its replies in the outbox, then its jobs.
+
+        What handling writes (job rows, a pending question, the audit entry, the replies) is one transaction,
+        and the queue hears of a job only once it is committed: a failure anywhere leaves none of it behind.
+        """
         try:
-            decision = pipeline.handle(self.services, msg)
+            with self.db.transaction():
+                decision = pipeline.handle(self.services, msg)
+                self._record(msg, decision)
         except Exception:
             ident = incident(f"handling a message from {msg.user} in {msg.conversation}")
             decision = Decision("error", (Reply(msg.conversation, apology(ident), None, msg.thread),), detail=f"incident {ident}")
-        return self._record(msg, decision)
+            try:
+                self._record(msg, decision)
+            except Exception:  # the database itself fails (full disk, locked too long): the log has both
+                incident(f"recording the apology for incident {ident}")
+        for job_id in decision.enqueue:
+            self._enqueue(job_id)
+        self.loops.wake()
+        return list(decision.replies)
 
-    def _record(self, msg: Message, decision: Decision) -> list[Reply]:
+    def _enqueue(self, job_id: int) -> None:
+        try:
+            self.queue.enqueue(job_id, 0.0)
+        except Exception:
+            # The job is in the ledger and its person has the ack: recovery queues it again (recovery.LOST_AFTER).
+            incident(f"handing job {job_id} to the queue; recovery will queue it again")
+
+    def _record(self, msg: Message, decision: Decision) -> None:
         if decision is not pipeline.IGNORED:
             audit.record(self.db, msg.user, msg.conversation, decision.outcome, decision.skill, decision.job_id, decision.detail)
         message_id = msg.message_id or uuid.uuid4().hex
         for seq, reply in enumerate(decision.replies):
             outbox.put(self.db, f"msg:{msg.platform}:{message_id}:{seq}", reply)
-        self.loops.wake()
-        return list(decision.replies)
 
     def commands(self) -> Sequence[Command]:
         return list(COMMANDS.values())
@@ -150,5 +175,7 @@ class Bot:
         return job is not None and not job.state.terminal
 
     def idle(self, job_ids: list[int]) -> bool:
-        """True when these jobs have ended and every reply for our adapters is sent."""
-        return not ledger.unfinished(self.db, job_ids) and outbox.count_pending(self.db, list(self.adapters)) == 0
+        """True when these jobs have ended and every reply our adapters deliver is sent."""
+        if ledger.unfinished(self.db, job_ids):
+            return False
+        return all(outbox.count_pending(self.db, [platform], only) == 0 for platform, only in self._delivers.items())

@@ -33,11 +33,17 @@ class Catalog:
         self._listeners: list[Callable[[], None]] = []
 
     def _load(self) -> tuple[dict[str, Skill], list[Problem]]:
-        return load_all(list(self.cfg.manifest_dirs), set(self.cfg.mounts))
+        return load_all(list(self.cfg.manifest_dirs), set(self.cfg.mounts), self.cfg.limits.max_timeout)
 
     def _read_stamp(self) -> Stamp:
-        files = manifest_files([Path(d) for d in self.cfg.manifest_dirs])
-        return tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files if f.exists())
+        stamp = []
+        for file in manifest_files([Path(d) for d in self.cfg.manifest_dirs]):
+            try:
+                info = file.stat()  # never open: a FIFO named x.yaml would block the watcher
+            except OSError:
+                continue  # gone since listed, or a dangling link: loading it reports that
+            stamp.append((str(file), info.st_mtime_ns, info.st_size))
+        return tuple(stamp)
 
     def on_change(self, listener: Callable[[], None]) -> None:
         """Call `listener` after every reload that changed the set (e.g. to re-register slash commands)."""

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from bot.errors import Problems
-from bot.schema import Document, Problem, YamlError, bundled_schema, read_yaml, validate
+from bot.schema import Document, Problem, YamlError, bundled_schema, parse_duration, read_yaml, validate
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV_PREFIX = "PODBOT_"
@@ -60,7 +60,16 @@ DEFAULTS: dict[str, Any] = {
         "none_below": 0.30,
         "margin": 0.04,
     },
-    "limits": {"memory": "256m", "cpus": 1.0, "pids": 128, "nofile": 1024, "nproc": 256, "output_bytes": 65536},
+    "limits": {
+        "memory": "256m",
+        "cpus": 1.0,
+        "pids": 128,
+        "nofile": 1024,
+        "nproc": 256,
+        "output_bytes": 65536,
+        # The longest a manifest may set its run.timeout, retry_delay or cache to.
+        "max_timeout": "1h",
+    },
 }
 
 
@@ -85,6 +94,7 @@ class Limits:
     nofile: int
     nproc: int
     output_bytes: int
+    max_timeout: float  # seconds
 
 
 @dataclass(frozen=True)
@@ -207,7 +217,7 @@ def load(path: str | None = None, environ: dict[str, str] | None = None) -> Conf
         rate_limit=RateLimit(**data["rate_limit"]),
         log_level=data["log_level"],
         podman=PodmanConfig(**data["podman"]),
-        limits=Limits(**data["limits"]),
+        limits=Limits(**{**data["limits"], "max_timeout": parse_duration(data["limits"]["max_timeout"])}),
         platforms=dict(data["platforms"]),
         model=ModelConfig(**{**model, "dir": models_dir, "file": os.path.expanduser(model["file"])}),
         source=str(path) if path else "defaults",

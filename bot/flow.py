@@ -3,22 +3,43 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, fields
 from typing import Any
+
+# C0 controls but \t and \n, DEL and C1 controls: terminal escapes, NUL (which SQLite and C code cut at) and the like.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# What is left after that that would start a new line (or a tab stop) in a name, an id or a one-line answer.
+_LINE_BREAKS = re.compile(r"[\t\n\u2028\u2029]")
+
+
+def clean(text: str, one_line: bool = False) -> str:
+    """Text as every stage may take it: lone UTF-16 surrogates become U+FFFD (a pair becomes its character),
+    control characters but newline and tab are dropped (`one_line`: those too)."""
+    text = _CONTROL.sub("", text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace"))
+    return _LINE_BREAKS.sub("", text) if one_line else text
 
 
 @dataclass(frozen=True)
 class Message:
-    """One thing a person said, normalized by an adapter."""
+    """One thing a person said, normalized by an adapter, then cleaned here once for every platform."""
 
     platform: str  # console, telegram, slack, discord
-    conversation: str  # platform-prefixed, e.g. "console", "slack:C024BE91L"
+    conversation: str  # platform-prefixed, e.g. "console:alice", "slack:C024BE91L"
     user: str  # identity, e.g. "console:alice", "slack:T1:U123"
     text: str
     user_name: str = ""
     thread: str | None = None
     is_direct: bool = True
     message_id: str = ""
+
+    def __post_init__(self) -> None:
+        # Platforms hand over whatever their clients sent: no field reaches the pipeline, SQLite or a log unclean,
+        # and only the text may have more than one line.
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, str):
+                object.__setattr__(self, f.name, clean(value, one_line=f.name != "text"))
 
 
 @dataclass(frozen=True)
@@ -83,5 +104,11 @@ def answer(msg: Message, text: str, code: str | None = None, job_id: int | None 
 
 
 def request(skill: str, args: dict[str, Any]) -> str:
-    """How a skill call reads in replies and the audit: `disk_usage path=/`, or just `uptime`."""
-    return " ".join([skill, *(f"{k}={v}" for k, v in args.items())])
+    """How a skill call reads in replies and the audit: `disk_usage path=/`, or just `uptime`; always one line."""
+    return " ".join([skill, *(f"{k}={_inline(v)}" for k, v in args.items())])
+
+
+def _inline(value: Any) -> str:
+    text = str(value)
+    # A value of several lines is quoted, "\n" and all. (splitlines knows every line break; the "." counts a last one.)
+    return repr(text) if len(f"{text}.".splitlines()) > 1 else text

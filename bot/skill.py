@@ -6,7 +6,9 @@ whatever the validator accepts is exactly what the bot will run.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,14 +16,33 @@ from typing import Any
 import jsonschema
 
 from bot import cron
+from bot.config import DEFAULTS
 from bot.errors import ArgumentError
-from bot.schema import Document, Problem, YamlError, bundled_schema, read_yaml, validate
+from bot.schema import (
+    Document,
+    Problem,
+    Regex,
+    Validator,
+    YamlError,
+    bundled_schema,
+    compile_pattern,
+    cut,
+    echo,
+    parse_duration,
+    pattern_problem,
+    read_yaml,
+    validate,
+)
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_DURATION = re.compile(r"^([0-9]+)(ms|s|m)$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0}
 DEFAULT_TIMEOUT = 30.0
+MAX_TIMEOUT = parse_duration(DEFAULTS["limits"]["max_timeout"])  # when no config says otherwise
+MAX_PROBLEMS = 20  # per file: a broken file is answered, not replayed line by line
 NO_SKILL = "none"  # a test case's `skill` when its message must run nothing
+DURATIONS: tuple[tuple[str, ...], ...] = (("run", "timeout"), ("retry_delay",), ("cache",))
+# Values a person could send that a program would take for options: a string parameter that
+# accepts any of them, standing at the start of an argument, is an option waiting to happen.
+OPTION_LIKE = ("-", "--", "-n", "-e", "-x", "-v", "-1", "-0", "--help", "-debug", "--x=1", "-/", "-a.b", "-A")
 
 
 @dataclass(frozen=True)
@@ -64,7 +85,7 @@ class Skill:
     examples: tuple[str, ...] = ()  # the texts of all examples
     # Examples whose arguments are known (stated, or found by a pattern): the model's demonstrations.
     shots: tuple[tuple[str, dict[str, Any]], ...] = ()
-    patterns: tuple[re.Pattern, ...] = ()
+    patterns: tuple[Regex, ...] = ()  # RE2: linear in the text, whatever the pattern
     parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
     env: dict[str, str] = field(default_factory=dict)
     timeout: float = DEFAULT_TIMEOUT
@@ -80,6 +101,7 @@ class Skill:
     cache: float = 0.0
     schedules: tuple[Schedule, ...] = ()
     tests: tuple[SkillTest, ...] = ()
+    warnings: tuple[Problem, ...] = ()  # printed by `podbot manifests validate`; the skill loads all the same
 
     @property
     def properties(self) -> dict[str, dict]:
@@ -100,63 +122,51 @@ class Skill:
         return " ".join(parts)
 
 
-def parse_duration(text: str) -> float:
-    found = _DURATION.match(text)
-    if found is None:  # the manifest schema's pattern admits only what matches
-        raise ValueError(f"not a duration: {text!r}")
-    number, unit = found.groups()
-    return int(number) * _UNITS[unit]
-
-
-def _check(doc: Document, mount_names: set[str] | None) -> list[Problem]:
-    """Checks JSON Schema cannot express: regexes, defaults, template names."""
+def _check(doc: Document, mount_names: set[str] | None, max_timeout: float) -> list[Problem]:
+    """Checks JSON Schema cannot express: regexes, defaults, template names, durations."""
     data = doc.data
-    problems: list[Problem] = []
     params = data.get("parameters", {"type": "object", "properties": {}})
     try:
-        jsonschema.Draft202012Validator.check_schema(params)
+        Validator.check_schema(params)
     except jsonschema.SchemaError as exc:
-        problems.append(doc.at(("parameters",) + tuple(exc.absolute_path), f"parameters: invalid JSON Schema: {exc.message}"))
+        return [doc.at(("parameters",) + tuple(exc.absolute_path), f"parameters: invalid JSON Schema: {_message(exc)}")]
+    # Parameter patterns run inside every check of an argument below: first make sure RE2 can run them.
+    problems = []
+    for where, pattern in _schema_patterns(params, ()):
+        why = pattern_problem(pattern)
+        if why:
+            problems.append(doc.at(("parameters",) + where, why))
+    if problems:
         return problems
     declared = params.get("properties", {})
     for name in params.get("required", []):
         if name not in declared:
-            problems.append(doc.at(("parameters", "required"), f"required parameter '{name}' is not declared under properties"))
+            problems.append(doc.at(("parameters", "required"), f"required parameter {echo(name)} is not declared under properties"))
     for name, prop in declared.items():
         if "default" in prop:
-            errors = list(jsonschema.Draft202012Validator(prop).iter_errors(prop["default"]))
+            errors = list(Validator(prop).iter_errors(prop["default"]))
             if errors:
-                problems.append(
-                    doc.at(("parameters", "properties", name, "default"), f"default of '{name}' fails its own schema: {errors[0].message}")
-                )
+                where = ("parameters", "properties", name, "default")
+                problems.append(doc.at(where, f"default of {echo(name)} fails its own schema: {_message(errors[0])}"))
     for i, example in enumerate(data.get("examples", [])):
         if isinstance(example, dict):
             problems.extend(doc.at(("examples", i, "args") + where, message) for where, message in _example_problems(example, declared))
-    if data.get("invocation") == "explicit" and data.get("patterns"):
-        problems.append(doc.at(("patterns",), "patterns route free text, which `invocation: explicit` forbids; remove one of them"))
-    for i, pattern in enumerate(data.get("patterns", [])):
-        try:
-            compiled = re.compile(pattern)
-        except re.error as exc:
-            problems.append(doc.at(("patterns", i), f"bad regular expression: {exc}"))
-            continue
-        for group in compiled.groupindex:
-            if group not in declared:
-                problems.append(doc.at(("patterns", i), f"pattern group '{group}' is not a declared parameter"))
+    problems += _pattern_problems(doc, declared)
     for i, item in enumerate(data["run"]["command"]):
         for name in PLACEHOLDER.findall(item):
             if name not in declared:
-                problems.append(doc.at(("run", "command", i), f"command uses {{{name}}}, which is not a declared parameter"))
+                problems.append(doc.at(("run", "command", i), f"command uses {{{cut(name)}}}, which is not a declared parameter"))
+    problems += _duration_problems(doc, max_timeout)
     for i, entry in enumerate(data.get("schedule", [])):
         try:
             cron.parse(entry["cron"])
             cron.zone(entry.get("timezone"))
         except ValueError as exc:
-            problems.append(doc.at(("schedule", i, "cron"), f"schedule: {exc}"))
+            problems.append(doc.at(("schedule", i, "cron"), f"schedule: {cut(str(exc), 80)}"))
         args = {k: v["default"] for k, v in declared.items() if "default" in v} | entry.get("args", {})
-        errors = list(jsonschema.Draft202012Validator({**params, "additionalProperties": False}).iter_errors(args))
+        errors = list(Validator({**params, "additionalProperties": False}).iter_errors(args))
         if errors:
-            problems.append(doc.at(("schedule", i, "args"), f"schedule args: {errors[0].message}"))
+            problems.append(doc.at(("schedule", i, "args"), f"schedule args: {_message(errors[0])}"))
     for i, case in enumerate(data.get("tests", [])):
         if "output" in case:
             try:
@@ -169,8 +179,84 @@ def _check(doc: Document, mount_names: set[str] | None) -> list[Problem]:
         for i, mount in enumerate(data["run"].get("mounts", [])):
             if mount["source"] not in mount_names:
                 known = ", ".join(sorted(mount_names)) or "none configured"
-                problems.append(doc.at(("run", "mounts", i, "source"), f"mount '{mount['source']}' is not in podbot.yaml mounts ({known})"))
+                problems.append(
+                    doc.at(("run", "mounts", i, "source"), f"mount {echo(mount['source'])} is not in podbot.yaml mounts ({known})")
+                )
     return problems
+
+
+def _message(error: jsonschema.ValidationError | jsonschema.SchemaError) -> str:
+    """jsonschema's message, with the value it quotes cut short."""
+    return error.message.replace(repr(error.instance), echo(error.instance))
+
+
+def _schema_patterns(schema: Any, where: tuple) -> list[tuple[tuple, str]]:
+    """Every `pattern` in a JSON Schema, at any depth, with where it is (values such as `default` skipped)."""
+    if isinstance(schema, list):
+        return [found for i, item in enumerate(schema) for found in _schema_patterns(item, where + (i,))]
+    if not isinstance(schema, dict):
+        return []
+    found = []
+    for key, value in schema.items():
+        if key == "pattern" and isinstance(value, str):
+            found.append((where + (key,), value))
+        elif key not in ("default", "const", "enum", "examples"):
+            found += _schema_patterns(value, where + (key,))
+    return found
+
+
+def _pattern_problems(doc: Document, declared: dict) -> list[Problem]:
+    patterns = doc.data.get("patterns", [])
+    if doc.data.get("invocation") == "explicit" and patterns:
+        return [doc.at(("patterns",), "patterns route free text, which `invocation: explicit` forbids; remove one of them")]
+    problems = []
+    for i, pattern in enumerate(patterns):
+        why = pattern_problem(pattern)
+        if why:
+            problems.append(doc.at(("patterns", i), why))
+            continue
+        for group in compile_pattern(pattern).groupindex:
+            if group not in declared:
+                problems.append(doc.at(("patterns", i), f"pattern group {echo(group)} is not a declared parameter"))
+    return problems
+
+
+def _duration_problems(doc: Document, max_timeout: float) -> list[Problem]:
+    """Durations above 0 (0 would mean none at all) and within limits.max_timeout (a run must end in time)."""
+    problems = []
+    for where in DURATIONS:
+        parent = doc.data if len(where) == 1 else doc.data.get(where[0], {})
+        if where[-1] not in parent:
+            continue
+        text = parent[where[-1]]
+        seconds = parse_duration(text)
+        if seconds <= 0:
+            problems.append(doc.at(where, f"{'.'.join(where)}: {echo(text)} is no time; give more than 0, or leave it out for the default"))
+        elif seconds > max_timeout:
+            problems.append(doc.at(where, f"{'.'.join(where)}: {echo(text)} is longer than limits.max_timeout ({max_timeout:g}s)"))
+    return problems
+
+
+def _option_warnings(doc: Document) -> list[Problem]:
+    """Arguments a person's value may begin, that the program could read as an option (`-n`, `--help`)."""
+    declared = doc.data.get("parameters", {}).get("properties", {})
+    command = doc.data["run"]["command"]
+    warnings = []
+    for i, item in enumerate(command):
+        lead = PLACEHOLDER.match(item)
+        if lead is None or "--" in command[:i]:
+            continue
+        name = lead.group(1)
+        validator = Validator(declared[name])
+        if any(validator.is_valid(value) for value in OPTION_LIKE):
+            warnings.append(
+                doc.at(
+                    ("run", "command", i),
+                    f"warning: a value of '{name}' such as '-n' or '--help' would begin this argument and read as an option: "
+                    f"put \"--\" before it, or give '{name}' a pattern that refuses a leading '-'",
+                )
+            )
+    return warnings
 
 
 def _example_problems(example: dict, declared: dict) -> list[tuple[tuple, str]]:
@@ -178,17 +264,17 @@ def _example_problems(example: dict, declared: dict) -> list[tuple[tuple, str]]:
     found = []
     for name, value in example["args"].items():
         if name not in declared:
-            found.append(((name,), f"example args: '{name}' is not a declared parameter"))
+            found.append(((name,), f"example args: {echo(name)} is not a declared parameter"))
             continue
-        errors = list(jsonschema.Draft202012Validator(declared[name]).iter_errors(value))
+        errors = list(Validator(declared[name]).iter_errors(value))
         if errors:
-            found.append(((name,), f"example args: {name}: {errors[0].message}"))
+            found.append(((name,), f"example args: {name}: {_message(errors[0])}"))
         elif isinstance(value, str) and value.lower() not in example["text"].lower():
-            found.append(((name,), f"example args: {name} {value!r} does not appear in the example's text"))
+            found.append(((name,), f"example args: {name} {echo(value)} does not appear in the example's text"))
     return found
 
 
-def _build(doc: Document) -> Skill:
+def _build(doc: Document, max_timeout: float) -> Skill:
     data, run = doc.data, doc.data["run"]
     params = data.get("parameters", {"type": "object", "properties": {}})
     # Arguments nobody declared must never reach a container.
@@ -202,10 +288,10 @@ def _build(doc: Document) -> Skill:
         file=doc.file,
         examples=tuple(e if isinstance(e, str) else e["text"] for e in data.get("examples", [])),
         shots=tuple(_shots(data)),
-        patterns=tuple(re.compile(p) for p in data.get("patterns", [])),
+        patterns=tuple(compile_pattern(p) for p in data.get("patterns", [])),
         parameters=params,
         env=dict(run.get("env", {})),
-        timeout=parse_duration(run["timeout"]) if "timeout" in run else DEFAULT_TIMEOUT,
+        timeout=parse_duration(run["timeout"]) if "timeout" in run else min(DEFAULT_TIMEOUT, max_timeout),
         network=run.get("network", "none") != "none",
         mounts=tuple(Mount(m["source"], m["target"]) for m in run.get("mounts", [])),
         reply_to=data.get("reply_to"),
@@ -218,6 +304,7 @@ def _build(doc: Document) -> Skill:
         cache=parse_duration(data["cache"]) if "cache" in data else 0.0,
         schedules=tuple(_schedules(data)),
         tests=tuple(_tests(data)),
+        warnings=tuple(_option_warnings(doc)),
     )
 
 
@@ -253,7 +340,7 @@ def _tests(data: dict) -> list[SkillTest]:
 
 
 def _shots(data: dict) -> list[tuple[str, dict[str, Any]]]:
-    patterns = [re.compile(p) for p in data.get("patterns", [])]
+    patterns = [compile_pattern(p) for p in data.get("patterns", [])]
     shots = []
     for example in data.get("examples", []):
         if isinstance(example, dict):
@@ -265,66 +352,94 @@ def _shots(data: dict) -> list[tuple[str, dict[str, Any]]]:
     return shots
 
 
-def load_file(path: Path, mount_names: set[str] | None = None) -> tuple[Skill | None, list[Problem]]:
+def load_file(path: Path, mount_names: set[str] | None = None, max_timeout: float = MAX_TIMEOUT) -> tuple[Skill | None, list[Problem]]:
+    _, manifest, problems = _load(path, mount_names, max_timeout)
+    return manifest, problems
+
+
+def _load(path: Path, mount_names: set[str] | None, max_timeout: float) -> tuple[Document | None, Skill | None, list[Problem]]:
     try:
-        doc = read_yaml(path)
+        doc = read_yaml(path, shown=True)
     except YamlError as exc:
-        return None, [exc.problem]
+        return None, None, [exc.problem]
+    except FileNotFoundError:
+        return None, None, [Problem(str(path), 1, 1, "no such file or directory")]
     if not isinstance(doc.data, dict):
-        return None, [doc.at((), "a manifest must be a YAML mapping (name:, description:, run:, roles: …)")]
-    problems = validate(doc, bundled_schema("manifest"))
+        return doc, None, [doc.at((), "a manifest must be a YAML mapping (name:, description:, run:, roles: …)")]
+    problems = validate(doc, bundled_schema("manifest")) or _check(doc, mount_names, max_timeout)
     if problems:
-        return None, problems
-    problems = _check(doc, mount_names)
-    if problems:
-        return None, problems
-    return _build(doc), []
+        return doc, None, _capped(problems)
+    return doc, _build(doc, max_timeout), []
+
+
+def _capped(problems: list[Problem]) -> list[Problem]:
+    if len(problems) <= MAX_PROBLEMS:
+        return problems
+    first_left_out = problems[MAX_PROBLEMS]
+    rest = Problem(first_left_out.file, first_left_out.line, first_left_out.col, f"and {len(problems) - MAX_PROBLEMS} more problems")
+    return problems[:MAX_PROBLEMS] + [rest]
+
+
+def _listing(paths: list[Path]) -> tuple[list[Path], list[Problem]]:
+    """The manifest files under `paths` (a directory's *.yaml and *.yml, a file as it is), and directories not listed."""
+    files: list[Path] = []
+    problems: list[Problem] = []
+    for path in paths:
+        try:
+            is_dir = stat.S_ISDIR(os.stat(path).st_mode)
+        except OSError:
+            is_dir = False  # reading it as a file reports what is wrong
+        if not is_dir:
+            files.append(path)
+            continue
+        try:
+            files.extend(sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml")))
+        except OSError as exc:
+            problems.append(Problem(str(path), 1, 1, f"cannot list the directory: {exc.strerror}"))
+    return files, problems
 
 
 def manifest_files(paths: list[Path]) -> list[Path]:
-    files: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            files.extend(sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml")))
-        else:
-            files.append(path)
-    return files
+    return _listing(paths)[0]
 
 
-def load_all(paths: list[Path], mount_names: set[str] | None = None) -> tuple[dict[str, Skill], list[Problem]]:
-    """Load every manifest under `paths`; skills with errors are left out and reported."""
+def load_all(
+    paths: list[Path], mount_names: set[str] | None = None, max_timeout: float = MAX_TIMEOUT
+) -> tuple[dict[str, Skill], list[Problem]]:
+    """Load every manifest under `paths`; skills with errors are left out and reported.
+
+    `mount_names` (config `mounts`; None: not checked) and `max_timeout` (config `limits.max_timeout`)
+    are what manifests are checked against.
+    """
+    files, problems = _listing(paths)
     skills: dict[str, Skill] = {}
-    problems: list[Problem] = []
-    for file in manifest_files(paths):
-        if not file.exists():
-            problems.append(Problem(str(file), 1, 1, "no such file or directory"))
-            continue
-        manifest, found = load_file(file, mount_names)
+    docs: dict[str, Document] = {}  # each file is read once: it may change while it is checked
+    for file in files:
+        doc, manifest, found = _load(file, mount_names, max_timeout)
         problems.extend(found)
-        if manifest is None:
+        if doc is None or manifest is None:
             continue
         if manifest.name in skills:
-            doc = read_yaml(file)
             problems.append(doc.at(("name",), f"duplicate skill name '{manifest.name}' (also in {skills[manifest.name].file})"))
             continue
         skills[manifest.name] = manifest
+        docs[manifest.name] = doc
     for manifest in list(skills.values()):
         if manifest.fallback and manifest.fallback not in skills:
-            doc = read_yaml(Path(manifest.file))
-            problems.append(doc.at(("fallback",), f"fallback '{manifest.fallback}' is not a loaded skill"))
+            problems.append(docs[manifest.name].at(("fallback",), f"fallback {echo(manifest.fallback)} is not a loaded skill"))
             del skills[manifest.name]
     for manifest in list(skills.values()):
         wrong = _test_problems(manifest, skills)
         if wrong:
-            doc = read_yaml(Path(manifest.file))
-            problems.extend(doc.at(where, message) for where, message in wrong)
+            problems.extend(docs[manifest.name].at(where, message) for where, message in wrong)
             del skills[manifest.name]
     names = [s.name for m in skills.values() for s in m.schedules]
     for manifest in list(skills.values()):
         for entry in manifest.schedules:
             if names.count(entry.name) > 1:
-                doc = read_yaml(Path(manifest.file))
-                problems.append(doc.at(("schedule",), f"schedule name '{entry.name}' is used twice; give each a distinct name"))
+                problems.append(
+                    docs[manifest.name].at(("schedule",), f"schedule name '{entry.name}' is used twice; give each a distinct name")
+                )
     return skills, problems
 
 
@@ -340,11 +455,11 @@ def _test_problems(manifest: Skill, skills: dict[str, Skill]) -> list[tuple[tupl
             continue
         for name, value in (case.args or {}).items():
             if name not in expected.properties:
-                found.append((("tests", i, "args", name), f"test args: '{name}' is not a parameter of {expected.name}"))
+                found.append((("tests", i, "args", name), f"test args: {echo(name)} is not a parameter of {expected.name}"))
                 continue
-            errors = list(jsonschema.Draft202012Validator(expected.properties[name]).iter_errors(value))
+            errors = list(Validator(expected.properties[name]).iter_errors(value))
             if errors:
-                found.append((("tests", i, "args", name), f"test args: {name}: {errors[0].message}"))
+                found.append((("tests", i, "args", name), f"test args: {name}: {_message(errors[0])}"))
     return found
 
 
@@ -386,7 +501,7 @@ def complete(skill: Skill, args: dict[str, Any]) -> dict[str, Any]:
     """Apply defaults and check the arguments against the manifest's JSON Schema."""
     full = {name: prop["default"] for name, prop in skill.properties.items() if "default" in prop}
     full.update(args)
-    errors = sorted(jsonschema.Draft202012Validator(skill.parameters).iter_errors(full), key=lambda e: e.path)
+    errors = sorted(Validator(skill.parameters).iter_errors(full), key=lambda e: e.path)
     if errors:
         raise ArgumentError(_explain(skill, errors[0]))
     return full

@@ -69,3 +69,35 @@ def test_jobs_job_and_audit_for_admins(running) -> None:
     assert detail.text.startswith(f"job {failed.job_id} failed exit 4 — probe script=exit 4")
     [log] = say(bot, "ada", "/audit 5")
     assert log.text == "Latest 5 audit entries:" and len(log.code.splitlines()) == 5
+
+
+def test_jobs_of_everyone_are_refused_to_non_admins(bot_factory) -> None:
+    bot, _ = bot_factory(0, schedules=False, watch=False)
+    say(bot, "ada", "/say from ada")
+    for words in ("all", "failed", "all failed"):
+        [reply] = say(bot, "uma", f"/jobs {words}")
+        assert reply.text == f"/jobs {words} is for admins (admin); you have user.", words
+    assert "from ada" in say(bot, "ada", "/jobs all")[0].code
+    assert say(bot, "uma", "/jobs")[0].text == "No jobs yet."
+    assert say(bot, "uma", "/jobs mine")[0].text == "usage: /jobs [all|failed]"
+
+
+def test_grant_takes_only_known_roles_and_well_formed_identities(bot_factory, tmp_path: Path) -> None:
+    add_manifest(tmp_path, probe_like("backup", "echo", roles=["dba"]))  # a role only a skill names
+    bot, _ = bot_factory(0, schedules=False, watch=False)
+    [reply] = say(bot, "ada", "/grant console:uma operater")
+    assert reply.text == "There is no role operater; known roles: admin, dba, operator, user."
+    assert say(bot, "ada", "/grant console:uma dba")[0].text == "console:uma now has the role dba."
+    shapes = "identities look like telegram:<digits>, slack:<team>:<user>, discord:<digits> or console:<name>."
+    for identity in ("telegram:@alice", "slack:U123", "discord:abc", "console:", "console:*", "matrix:@a:b", "uma"):
+        [reply] = say(bot, "ada", f"/grant {identity} operator")
+        assert reply.text == f"{identity} is not an identity; {shapes}", identity
+    for identity in ("telegram:12345", "slack:T1:U123", "discord:98765", "console:bob"):
+        assert say(bot, "ada", f"/grant {identity} operator")[0].text == f"{identity} now has the role operator."
+    assert {g["identity"] for g in bot.db.execute("SELECT identity FROM grants")} == {
+        "console:uma",
+        "telegram:12345",
+        "slack:T1:U123",
+        "discord:98765",
+        "console:bob",
+    }

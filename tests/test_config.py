@@ -34,7 +34,7 @@ def test_errors_name_file_line_and_key(tmp_path: Path) -> None:
     with pytest.raises(Problems) as exc:
         config.load(str(path), {"PODBOT_WORKERS": "many"})
     assert str(exc.value).splitlines() == [
-        f"{path}:3:3: unknown key 'memroy' (known: cpus, memory, nofile, nproc, output_bytes, pids)",
+        f"{path}:3:3: unknown key 'memroy' (known: cpus, max_timeout, memory, nofile, nproc, output_bytes, pids)",
         "PODBOT_* environment:1:1: workers: 'many' is not of type 'integer'",
     ]
 

@@ -8,6 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from tests.conftest import WAIT, write_config
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -65,3 +69,85 @@ def test_audit_command_lists_decisions(podman_ready, config_path: Path) -> None:
     lines = result.stdout.splitlines()
     assert any("console:uma" in line and "denied" in line and "http_check" in line for line in lines)
     assert any("finished" in line and "say" in line for line in lines)
+
+
+def chat_process(config_path: Path, user: str, **popen) -> subprocess.Popen:
+    env = {**os.environ, "PODBOT_CONFIG": str(config_path)}
+    argv = [sys.executable, "-m", "bot.cli", "chat", "--user", user]
+    pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    return subprocess.Popen(argv, env=env, text=True, **{**pipes, **popen})
+
+
+def tell(chat: subprocess.Popen, line: str) -> str:
+    """Send one line to a running chat and return the first line it prints back."""
+    chat.stdin.write(line + "\n")
+    chat.stdin.flush()
+    return chat.stdout.readline()
+
+
+def test_each_console_person_sees_only_their_replies_and_the_shared_ones(podman_ready, config_path: Path) -> None:
+    from bot import config
+    from bot.flow import Reply
+    from bot.store import outbox
+    from bot.store.database import Database
+
+    db = Database(config.load(str(config_path), environ={}).db_path)
+    outbox.put(db, "test:olga", Reply("console:olga", "for olga only"))
+    outbox.put(db, "test:shared", Reply("console", "for any console"))
+    uma = podbot(config_path, "chat", "--user", "uma", stdin="/whoami\n")
+    assert uma.returncode == 0, uma.stderr
+    assert "You are console:uma" in uma.stdout and "for any console" in uma.stdout and "for olga only" not in uma.stdout
+    olga = podbot(config_path, "chat", "--user", "olga", stdin="/whoami\n")
+    assert "for olga only" in olga.stdout and "for any console" not in olga.stdout  # shown once, by uma's console
+
+
+def test_a_question_belongs_to_its_person_while_others_chat(podman_ready, config_path: Path) -> None:
+    olga = chat_process(config_path, "olga")
+    try:
+        assert tell(olga, "/probe") == "Which script for probe?\n"
+        uma = podbot(config_path, "chat", "--user", "uma", stdin="echo not for olga\n")
+        assert uma.returncode == 0, uma.stderr
+        assert "say text=not for olga" in uma.stdout and "Which script" not in uma.stdout and "probe" not in uma.stdout
+        ack = tell(olga, "echo from olga")
+        assert ack.startswith("job ") and ack.endswith(" queued: probe script=echo from olga\n")
+    finally:
+        rest, _ = olga.communicate(timeout=WAIT)  # closes its input: the chat ends once its job has answered
+    assert "\nfrom olga\n" in rest and "not for olga" not in rest
+
+
+def test_alerts_to_the_default_conversation_reach_the_console(podman_ready, tmp_path: Path, log_dir: Path) -> None:
+    path = write_config(tmp_path, log_dir, alert_conversation="console")
+    result = podbot(path, "chat", "--user", "olga", stdin="/send_alert disk full\nyes\n")
+    assert result.returncode == 0, result.stderr
+    assert "job 1 queued: send_alert message=disk full; the result goes to console\n" in result.stdout
+    assert "\nALERT: disk full\n" in result.stdout
+
+
+def test_skill_output_cannot_drive_the_terminal(podman_ready, config_path: Path) -> None:
+    result = podbot(config_path, "chat", "--user", "olga", stdin="/probe script='printf \"a\\033[2Jb\\000c\\n\"'\n")
+    assert result.returncode == 0, result.stderr
+    assert "\na\\x1b[2Jb\\x00c\n" in result.stdout
+    assert "\x1b" not in result.stdout and "\x00" not in result.stdout
+
+
+def test_a_closed_output_ends_the_chat(podman_ready, config_path: Path) -> None:
+    chat = chat_process(config_path, "uma")
+    assert tell(chat, "/whoami").startswith("You are console:uma")
+    chat.stdout.close()  # as `podbot chat | head -1` does once it has its line
+    chat.stdin.write("/skills\n")
+    chat.stdin.close()
+    assert chat.wait(WAIT) == 0
+    errors = chat.stderr.read()
+    assert "Traceback" not in errors and "Exception ignored" not in errors
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_stops_a_piped_chat(podman_ready, config_path: Path, sig: int, code: int) -> None:
+    # A script's background job starts with SIGINT ignored: Ctrl-C and kill must still stop the chat.
+    chat = chat_process(config_path, "uma", preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    assert tell(chat, "/whoami").startswith("You are console:uma")
+    chat.send_signal(sig)
+    assert chat.wait(WAIT) == code  # stdin is still open: only the signal can have ended it
+    assert "Traceback" not in chat.stderr.read()
+    chat.stdin.close()
+    chat.stdout.close()

@@ -17,7 +17,8 @@ def events(bot) -> list[tuple[str, str, str | None]]:
 def test_help_skills_whoami(fake_running) -> None:
     bot, _ = fake_running
     [help_reply] = say(bot, "uma", "/help")
-    assert "/SKILL key=value" in help_reply.text and "/jobs" in help_reply.text
+    assert help_reply.text == "Ask me to run a skill:"  # one line; the rest is a block
+    assert "/SKILL key=value" in help_reply.code and "/jobs" in help_reply.code
     [skills] = say(bot, "uma", "/skills")
     assert skills.text == "Skills you may run (3):"
     assert [line.split()[0] for line in skills.code.splitlines()] == ["/disk_usage", "/say", "/uptime"]

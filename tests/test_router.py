@@ -54,3 +54,11 @@ def test_defaults_and_schema_errors_are_one_line_answers() -> None:
 def test_tail_log_file_names_cannot_escape(file: str) -> None:
     with pytest.raises(ArgumentError):
         complete(SKILLS["tail_log"], {"file": file})
+
+
+def test_shipped_patterns_run_on_re2_with_their_flags_and_groups() -> None:
+    assert all(type(p).__module__.startswith("re2") for s in SKILLS.values() for p in s.patterns)
+    assert route("Load?", SKILLS).skill.name == "uptime"  # (?i:…)
+    assert route("tail syslog", SKILLS).args == {"file": "syslog"}  # an unmatched group is left out
+    assert route("nslookup db.internal", SKILLS).args == {"host": "db.internal"}
+    assert dict(SKILLS["say"].shots)["say hello"] == {"text": "hello"}  # examples found by a pattern

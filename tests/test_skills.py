@@ -77,3 +77,15 @@ def test_send_alert_goes_to_the_alert_conversation(running) -> None:
     result = recorder.result(ack.job_id)
     assert result.conversation == "console:alerts"
     assert result.code == "ALERT: backups failed\n"
+
+
+def test_a_value_is_printed_or_refused_never_read_as_an_option(running) -> None:
+    bot, recorder = running
+    assert run_skill(bot, recorder, "uma", "/say -n").code == "-n\n"
+    assert run_skill(bot, recorder, "uma", "/say text=-e").code == "-e\n"
+    assert run_skill(bot, recorder, "uma", "say --help").code == "--help\n"
+    for text in ("/disk_usage path=--help", "df --help", "/disk_usage -h"):
+        [refused] = say(bot, "uma", text)
+        assert refused.text.startswith("argument 'path' of disk_usage is not valid: '-") and "\n" not in refused.text, text
+    [refused] = say(bot, "olga", "/dns_lookup example.com server=-debug")
+    assert refused.text == "argument 'server' of dns_lookup is not valid: '-debug': a DNS server, optionally with :port"

@@ -5,6 +5,7 @@ Platform adapters register these same entries as native slash commands.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -13,10 +14,32 @@ from bot import cron
 from bot.chat import rbac
 from bot.chat.decision import Decision, say
 from bot.chat.services import Services
+from bot.errors import ArgumentError, Refusal
 from bot.flow import Job, JobState, Message, request
 from bot.store import audit, grants, ledger, schedules
 
 Handler = Callable[[Services, Message, frozenset[str], str], Decision]
+
+MAX_JOB_ID = 2**63 - 1  # job ids are SQLite INTEGERs
+MAX_AUDIT = 100
+
+# What an identity looks like on each platform (as the adapters build them): a grant to anything else could never
+# match anyone. Grants match exactly, so no wildcards either.
+IDENTITY = re.compile(r"telegram:[0-9]+|slack:[A-Z0-9]+:[A-Z0-9]+|discord:[0-9]+|console:[^\s:*?\[\]]+")
+
+
+def number(text: str, low: int, high: int, usage: str) -> int:
+    """A whole number from `low` to `high` written in ASCII digits, else a one-line ArgumentError ending in `usage`."""
+    word = text.strip()
+    # Checked before int(): int() also reads "²" or "٣", and a number past SQLite's INTEGER cannot be looked up.
+    if re.fullmatch(r"[0-9]{1,19}", word) and low <= int(word) <= high:
+        return int(word)
+    raise ArgumentError(f"expected a number from {low} to {high}; usage: {usage}")
+
+
+def _admins_only(s: Services, roles: frozenset[str], what: str) -> str:
+    admins = ", ".join(sorted(s.cfg.admin_roles))
+    return f"{what} is for admins ({admins}); you have {', '.join(sorted(roles))}."
 
 
 @dataclass(frozen=True)
@@ -30,7 +53,6 @@ class Command:
 
 def _help(s: Services, msg: Message, roles: frozenset[str], rest: str) -> Decision:
     lines = [
-        "Ask me to run a skill:",
         "  /SKILL key=value …   e.g. /disk_usage path=/",
         "  /SKILL value …       values in the order /skills shows",
         "  or a phrase a skill understands, e.g. `df /` or `say hello`",
@@ -40,7 +62,7 @@ def _help(s: Services, msg: Message, roles: frozenset[str], rest: str) -> Decisi
     for command in COMMANDS.values():
         if not command.admin or rbac.is_admin(s.cfg, roles):
             lines.append(f"  /{command.name}{' ' + command.args if command.args else ''} — {command.help}")
-    return say(msg, "command", "\n".join(lines))
+    return say(msg, "command", "Ask me to run a skill:", "\n".join(lines))
 
 
 def _skills(s: Services, msg: Message, roles: frozenset[str], rest: str) -> Decision:
@@ -64,22 +86,23 @@ def summary(job: Job) -> str:
 
 
 def _jobs(s: Services, msg: Message, roles: frozenset[str], rest: str) -> Decision:
-    words = rest.split()
-    admin = rbac.is_admin(s.cfg, roles)
-    everyone = admin and ("all" in words or "failed" in words)
+    words = set(rest.split())
+    if not words <= {"all", "failed"}:
+        raise ArgumentError("usage: /jobs [all|failed]")
+    if words and not rbac.is_admin(s.cfg, roles):
+        raise Refusal(_admins_only(s, roles, f"/jobs {' '.join(sorted(words))}"), "denied")
     states = [JobState.FAILED, JobState.TIMED_OUT] if "failed" in words else None
-    jobs = ledger.recent(s.db, 10, None if everyone else msg.user, states)
+    jobs = ledger.recent(s.db, 10, None if words else msg.user, states)
     if not jobs:
         return say(msg, "command", "No jobs yet.")
     return say(msg, "command", f"Latest {len(jobs)} jobs:", "\n".join(summary(j) for j in jobs))
 
 
 def _job(s: Services, msg: Message, roles: frozenset[str], rest: str) -> Decision:
-    if not rest.strip().isdigit():
-        return say(msg, "command", "usage: /job ID (the number from 'job 42 queued')")
-    job = ledger.get(s.db, int(rest))
+    job_id = number(rest, 1, MAX_JOB_ID, "/job ID (the number from 'job 42 queued')")
+    job = ledger.get(s.db, job_id)
     if job is None or (job.requester != msg.user and not rbac.is_admin(s.cfg, roles)):
-        return say(msg, "command", f"There is no job {rest.strip()} of yours.")
+        return say(msg, "command", f"There is no job {job_id} of yours.")
     timing = ""
     if job.started and job.finished:
         timing = f", ran {job.finished - job.started:.2f} s"
@@ -89,9 +112,7 @@ def _job(s: Services, msg: Message, roles: frozenset[str], rest: str) -> Decisio
 
 
 def _cancel(s: Services, msg: Message, roles: frozenset[str], rest: str) -> Decision:
-    if not rest.strip().isdigit():
-        return say(msg, "command", "usage: /cancel ID")
-    job_id = int(rest)
+    job_id = number(rest, 1, MAX_JOB_ID, "/cancel ID")
     if not ledger.cancel(s.db, job_id):
         job = ledger.get(s.db, job_id)
         why = f"job {job_id} is {job.state.value}; only queued or running jobs can be cancelled." if job else f"There is no job {job_id}."
@@ -102,7 +123,7 @@ def _cancel(s: Services, msg: Message, roles: frozenset[str], rest: str) -> Deci
 
 
 def _audit(s: Services, msg: Message, roles: frozenset[str], rest: str) -> Decision:
-    limit = int(rest) if rest.strip().isdigit() else 10
+    limit = number(rest, 1, MAX_AUDIT, "/audit [N]") if rest.strip() else 10
     lines = [
         " ".join(
             part
@@ -116,19 +137,30 @@ def _audit(s: Services, msg: Message, roles: frozenset[str], rest: str) -> Decis
             )
             if part
         )
-        for e in audit.latest(s.db, min(limit, 100))
+        for e in audit.latest(s.db, limit)
     ]
     return say(msg, "command", f"Latest {len(lines)} audit entries:", "\n".join(lines))
 
 
 def _grant(s: Services, msg: Message, roles: frozenset[str], rest: str) -> Decision:
     parts = rest.split()
-    if len(parts) != 2 or ":" not in parts[0]:
+    if len(parts) != 2:
         return say(msg, "command", "usage: /grant IDENTITY ROLE, e.g. /grant slack:T1:U123 operator")
     identity, role = parts
+    if not IDENTITY.fullmatch(identity):
+        shapes = "telegram:<digits>, slack:<team>:<user>, discord:<digits> or console:<name>"
+        raise ArgumentError(f"{identity[:100]} is not an identity; identities look like {shapes}.")
+    known = _known_roles(s)
+    if role not in known:
+        raise ArgumentError(f"There is no role {role[:100]}; known roles: {', '.join(sorted(known))}.")
     added = grants.grant(s.db, identity, role, msg.user)
     text = f"{identity} now has the role {role}." if added else f"{identity} already had the role {role}."
     return say(msg, "grant", text, detail=f"{identity} +{role}")
+
+
+def _known_roles(s: Services) -> set[str]:
+    """The roles that mean something: named in the config, or needed by a loaded skill."""
+    return {s.cfg.default_role, *s.cfg.roles, *s.cfg.admin_roles, *(role for skill in s.catalog for role in skill.roles)}
 
 
 def _revoke(s: Services, msg: Message, roles: frozenset[str], rest: str) -> Decision:
@@ -208,7 +240,6 @@ def run(s: Services, msg: Message, roles: frozenset[str], name: str, rest: str) 
     if command is None:
         return None
     if command.admin and not rbac.is_admin(s.cfg, roles):
-        admins = ", ".join(sorted(s.cfg.admin_roles))
-        return say(msg, "denied", f"/{name} is for admins ({admins}); you have {', '.join(sorted(roles))}.", detail=f"/{name}")
+        return say(msg, "denied", _admins_only(s, roles, f"/{name}"), detail=f"/{name}")
     decision = command.handler(s, msg, roles, rest)
     return decision if decision.detail else replace(decision, detail=msg.text[:200])

@@ -14,6 +14,8 @@ class Decision:
     skill: str | None = None
     job_id: int | None = None
     detail: str = ""
+    # Ledger jobs to hand to the queue, only once what the decision wrote is committed (bot.app.Bot.receive).
+    enqueue: tuple[int, ...] = ()
 
 
 def say(
@@ -25,6 +27,7 @@ def say(
     skill: str | None = None,
     job_id: int | None = None,
     detail: str = "",
+    enqueue: tuple[int, ...] = (),
 ) -> Decision:
     """A decision answered with one reply in the message's conversation."""
-    return Decision(outcome, (answer(msg, text, code, job_id),), skill, job_id, detail)
+    return Decision(outcome, (answer(msg, text, code, job_id),), skill, job_id, detail, enqueue)

@@ -155,12 +155,11 @@ def run(cfg: Config, skills: dict[str, Skill], cases: list[Case], roles: dict[st
     if roles is not None:
         cfg = dataclasses.replace(cfg, roles={role: tuple(ids) for role, ids in roles.items()})
     scratch = Path(tempfile.mkdtemp(prefix="podbot-eval-"))
-    queued: list[int] = []
     catalog = Catalog(cfg, skills)
     understanding = Understanding(cfg.model, catalog)
     understanding.warm()
     db = Database(scratch / "eval.db")
-    services = Services(cfg, db, catalog, lambda job_id, delay: queued.append(job_id), lambda job_id: 0, understanding)
+    services = Services(cfg, db, catalog, lambda job_id: 0, understanding)
     outcomes = []
     for n, case in enumerate(cases):
         roles_now = rbac.roles_of(cfg, case.sender)
@@ -169,8 +168,8 @@ def run(cfg: Config, skills: dict[str, Skill], cases: list[Case], roles: dict[st
         skill, args, via, timings = _route(services, roles_now, case.text.strip()) if case.text.strip() else (None, {}, NONE, {})
         seconds = time.perf_counter() - started
         name = skill.name if skill else ("invalid" if via == "invalid" else NONE)
-        before = len(queued)
-        replies = pipeline.decide(services, msg, roles_now, skill, args).replies if skill else ()
+        decision = pipeline.decide(services, msg, roles_now, skill, args) if skill else None
+        replies = decision.replies if decision else ()
         answered = " | ".join(r.text for r in replies)
         # A question or a confirmation request means the run would go ahead on the next message.
         asked = any(r.text.startswith(("Which ", "Run ")) for r in replies)
@@ -178,5 +177,7 @@ def run(cfg: Config, skills: dict[str, Skill], cases: list[Case], roles: dict[st
         if case.args is not None and skill is not None and name == case.skill:
             args_ok = _effective(skill, args) == _effective(skill, case.args)
         allowed = skill is not None and rbac.may_run(cfg, roles_now, skill)
-        outcomes.append(Outcome(case, name, via, args, args_ok, answered, len(queued) > before or asked, allowed, seconds, timings))
+        outcomes.append(
+            Outcome(case, name, via, args, args_ok, answered, bool(decision and decision.enqueue) or asked, allowed, seconds, timings)
+        )
     return Report(outcomes)

@@ -1,13 +1,15 @@
 """One message in, one decision out.
 
 roles → an answer the bot was waiting for? → built-in command → route →
-authorize → ask for a missing argument → validate → confirm → enqueue.
+authorize → ask for a missing argument → validate → confirm → a ledger job.
 
 Authorization comes before argument checks and questions: a person who may not
-run a skill learns nothing about its arguments and is never asked for them.
+run a skill learns nothing about its arguments and is never asked for them
+(an explicit `/skill args` is authorized before its arguments are even read).
 Plain Python over `Message`: every step returns a `Decision` (or raises a
-`Refusal`, which becomes one); `bot.app.Bot.receive` audits it and puts its
-replies in the outbox. A job's result arrives later, through the outbox.
+`Refusal`, which becomes one); `bot.app.Bot.receive` runs it in one database
+transaction, audits it, puts its replies in the outbox, and hands its jobs to
+the queue once that is committed. A job's result arrives later, through the outbox.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from bot.chat import commands, rbac
 from bot.chat.decision import Decision, say
-from bot.chat.routing import route, split_command
+from bot.chat.routing import explicit, match_pattern, parse_args, split_command
 from bot.chat.services import Services
 from bot.errors import Refusal
 from bot.flow import JobState, Message, answer, request
@@ -54,12 +56,15 @@ def _handle(s: Services, msg: Message) -> Decision:
         if resumed is not None:
             return resumed
 
+    called = explicit(text, s.catalog.skills)
+    if called is not None:
+        return _explicit(s, msg, roles, *called)
     command = split_command(text)
-    if command and command[0] not in s.catalog:
+    if command:
         done = commands.run(s, msg, roles, *command)
         return done if done is not None else _unknown(s, msg, roles, f"I don't know /{command[0]}.")
 
-    found = route(text, s.catalog.skills)
+    found = match_pattern(text, s.catalog.skills)
     if found is not None:
         return decide(s, msg, roles, found.skill, found.args, via=f"via {found.via}: {found.args}")
     # Free text: understood among the skills this person may run, never the others.
@@ -69,6 +74,17 @@ def _handle(s: Services, msg: Message) -> Decision:
         return _unknown(s, msg, roles, "I don't know how to do that.")
     via = f"via {understood.via}: {understood.args} ({understood.note})"
     return decide(s, msg, roles, understood.skill, understood.args, via=via)
+
+
+def _explicit(s: Services, msg: Message, roles: frozenset[str], skill: Skill, rest: str) -> Decision:
+    """`/skill args`: whoever may not run the skill is told so, whatever the arguments say."""
+    if not rbac.may_run(s.cfg, roles, skill):
+        return _denied(s, msg, roles, skill, {}, f"via command: {rest[:200]}; ")
+    try:
+        args = parse_args(skill, rest)
+    except Refusal as exc:
+        return _refused(msg, exc, skill, "via command")
+    return decide(s, msg, roles, skill, args, via=f"via command: {args}")
 
 
 def _unknown(s: Services, msg: Message, roles: frozenset[str], what: str) -> Decision:
@@ -97,18 +113,27 @@ def decide(
     try:
         return _decide(s, msg, roles, skill, args, confirmed, via)
     except Refusal as exc:
-        return say(msg, exc.outcome, str(exc), skill=skill.name, detail=f"{via}; {exc}" if via else str(exc))
+        return _refused(msg, exc, skill, via)
+
+
+def _refused(msg: Message, exc: Refusal, skill: Skill, via: str) -> Decision:
+    return say(msg, exc.outcome, str(exc), skill=skill.name, detail=f"{via}; {exc}" if via else str(exc))
+
+
+def _denied(s: Services, msg: Message, roles: frozenset[str], skill: Skill, args: dict[str, Any], why: str) -> Decision:
+    """The one answer to a person who may not run `skill`; the ledger keeps the attempt as a denied job."""
+    job = ledger.create(s.db, skill.name, args, msg.user, msg.conversation, msg.thread, state=JobState.DENIED)
+    needed = ", ".join(sorted(skill.roles | s.cfg.admin_roles))
+    has = ", ".join(sorted(roles))
+    reply = f"Denied: {skill.name} needs the role {needed}; you have {has}."
+    return say(msg, "denied", reply, skill=skill.name, job_id=job.id, detail=f"{why}needs one of {needed}; has {has}")
 
 
 def _decide(s: Services, msg: Message, roles: frozenset[str], skill: Skill, args: dict[str, Any], confirmed: bool, via: str) -> Decision:
     cfg = s.cfg
     why = f"{via}; " if via else ""
     if not rbac.may_run(cfg, roles, skill):
-        job = ledger.create(s.db, skill.name, args, msg.user, msg.conversation, msg.thread, state=JobState.DENIED)
-        needed = ", ".join(sorted(skill.roles | cfg.admin_roles))
-        has = ", ".join(sorted(roles))
-        reply = f"Denied: {skill.name} needs the role {needed}; you have {has}."
-        return say(msg, "denied", reply, skill=skill.name, job_id=job.id, detail=f"{why}needs one of {needed}; has {has}")
+        return _denied(s, msg, roles, skill, args, why)
 
     missing = skill.missing(args)
     if missing:
@@ -145,8 +170,7 @@ def _decide(s: Services, msg: Message, roles: frozenset[str], skill: Skill, args
 
     reply_to = cfg.alert_conversation if skill.reply_to == "alerts" else skill.reply_to
     job = ledger.create(s.db, skill.name, args, msg.user, msg.conversation, msg.thread, reply_to)
-    s.enqueue(job.id, 0.0)
     log.info("job %s %s queued for %s", job.id, request(skill.name, args), msg.user)
     where = f"; the result goes to {reply_to}" if reply_to and reply_to != msg.conversation else ""
     reply = f"job {job.id} queued: {request(skill.name, args)}" + where
-    return say(msg, "enqueued", reply, skill=skill.name, job_id=job.id, detail=f"{why}{args}")
+    return say(msg, "enqueued", reply, skill=skill.name, job_id=job.id, detail=f"{why}{args}", enqueue=(job.id,))

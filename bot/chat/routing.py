@@ -23,12 +23,25 @@ class Route:
     via: str  # "command" or "pattern"
 
 
+_COMMAND = re.compile(r"/(\S*)\s*(.*)", re.S)
+
+
 def split_command(text: str) -> tuple[str, str] | None:
-    """'/name rest' -> ('name', 'rest'); None when text is not a slash command."""
+    """'/name rest' -> ('name', 'rest'); None when text is not a slash command. Any whitespace ends the name."""
     if not text.startswith("/") or len(text) < 2:
         return None
-    name, _, rest = text[1:].partition(" ")
+    found = _COMMAND.fullmatch(text)
+    assert found is not None  # the pattern matches anything that starts with "/"
+    name, rest = found.groups()
     return name.split("@", 1)[0].lower(), rest.strip()
+
+
+def explicit(text: str, skills: dict[str, Skill]) -> tuple[Skill, str] | None:
+    """'/skill rest' for a loaded skill: the skill and its argument text, unread (the caller authorizes first)."""
+    command = split_command(text)
+    if command is None or command[0] not in skills:
+        return None
+    return skills[command[0]], command[1]
 
 
 def parse_args(skill: Skill, rest: str) -> dict[str, Any]:
@@ -70,10 +83,9 @@ def match_pattern(text: str, skills: dict[str, Skill]) -> Route | None:
 
 def route(text: str, skills: dict[str, Skill]) -> Route | None:
     """Route text to a skill, or None when no deterministic route claims it."""
-    command = split_command(text)
-    if command:
-        name, rest = command
-        if name in skills:
-            return Route(skills[name], parse_args(skills[name], rest), "command")
-        return None
+    called = explicit(text, skills)
+    if called is not None:
+        return Route(called[0], parse_args(*called), "command")
+    if split_command(text):
+        return None  # a built-in or unknown command: never matched against patterns
     return match_pattern(text, skills)

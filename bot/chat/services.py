@@ -16,7 +16,6 @@ class Services:
     cfg: Config
     db: Database
     catalog: Catalog
-    enqueue: Callable[[int, float], None]  # (job id, delay): hand a ledger job to the queue
     # Stop a cancelled job's containers now; how many there were. The chat stage never talks to the runtime itself.
     stop_job: Callable[[int], int]
     # Free text -> skill and arguments; None: only commands and patterns route.

@@ -25,7 +25,9 @@ def setup(inv: Invocation) -> None:
     if not engine.enforces_resource_limits:
         err.print(
             "[yellow]note:[/yellow] rootless Podman on cgroup v1 cannot enforce memory/CPU/pids limits; "
-            "ulimits, timeouts and output caps still apply"
+            f"memory is capped per process instead (ulimit data {cfg.limits.memory}: heap and private mappings; "
+            f"a skill that forks gets that much in each of up to {cfg.limits.nproc} processes), "
+            "and ulimits, timeouts and output caps still apply"
         )
     with err.status("checking the base image…") as status:
         built = images_mod.ensure_base(runner, lambda line: status.update(line))

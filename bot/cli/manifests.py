@@ -26,12 +26,16 @@ def manifests() -> None:
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @pass_invocation
 def validate(inv: Invocation, paths: tuple[Path, ...]) -> None:
-    """Check manifests (default: the configured manifest dirs); errors print as FILE:LINE:COL: message."""
+    """Check manifests (default: the configured manifest dirs); problems print as FILE:LINE:COL: message.
+
+    Errors exit 1; warnings (`FILE:LINE:COL: warning: …`) are printed but pass.
+    """
     cfg = inv.config()
-    skills, problems = load_all(list(paths) or list(cfg.manifest_dirs), set(cfg.mounts))
-    for problem in problems:
+    skills, problems = load_all(list(paths) or list(cfg.manifest_dirs), set(cfg.mounts), cfg.limits.max_timeout)
+    warnings = [w for skill in skills.values() for w in skill.warnings]
+    for problem in problems + warnings:
         click.echo(str(problem))
-    click.echo(f"{len(skills)} skills valid, {len(problems)} errors", err=True)
+    click.echo(f"{len(skills)} skills valid, {len(problems)} errors, {len(warnings)} warnings", err=True)
     sys.exit(1 if problems else 0)
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import signal
-import threading
+import sys
+import time
+from collections.abc import Callable
 
 import click
 
@@ -18,18 +20,44 @@ WORKERS_HELP = "In-process job workers (0: leave jobs to `podbot worker`)."
 WATCH_EVERY = 0.5  # seconds between looks at how the platforms stand
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGINT or SIGTERM: stop where it is. An interrupt, so no error boundary takes it for a failure."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_stopped(signum: int, frame: object) -> None:
+    raise Stopped(signum)
+
+
+def _on_stop_signals(handler: Callable[[int, object], None] | signal.Handlers) -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handler)
+
+
 def _serve(inv: Invocation, user: str | None, workers: int | None, console: bool) -> None:
+    """Serve until the console chat ends, or until SIGINT or SIGTERM.
+
+    A chat stopped by a signal exits 130 or 143 (128 + the signal, as shells report it); a bot serving
+    only platforms exits 0, as stopping is its normal end. The handlers raise, as only that interrupts
+    a blocked read of the next line, and are set even when the signals came ignored (a script's
+    background job): Ctrl-C and `kill` always stop podbot.
+    """
+    _on_stop_signals(_raise_stopped)
     bot = inv.bot()
     platforms = adapters.configured(bot.cfg)
     for adapter in platforms:
         bot.add_adapter(adapter)
     chat = ConsoleAdapter(user) if console or not platforms else None
     if chat is not None:
-        bot.add_adapter(chat)
+        bot.add_adapter(chat, chat.conversations)  # its person's replies and the shared console's, no one else's
     watch = status.PlatformWatch(platforms, status.path(bot.cfg), console=chat is not None)
     bot.start(workers)
     for adapter in platforms:
         adapter.start(bot)
+    code = 0
     try:
         if chat is None:
             _watch_until_signal(watch)
@@ -37,19 +65,22 @@ def _serve(inv: Invocation, user: str | None, workers: int | None, console: bool
             if platforms:
                 bot.loops.every("platform-status", WATCH_EVERY, watch.check)
             chat.run(bot)
+    except Stopped as stopped:
+        code = 128 + stopped.signum if chat is not None else 0
     finally:
+        _on_stop_signals(signal.SIG_DFL)  # while shutting down, a second signal ends the process at once
         for adapter in platforms:
             adapter.stop()
         bot.stop()
         watch.close()
+    if code:
+        sys.exit(code)
 
 
 def _watch_until_signal(watch: status.PlatformWatch) -> None:
-    """Show how the platforms stand until Ctrl-C or SIGTERM; exit 1 with the reasons once every platform has given up."""
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    while not stop.wait(WATCH_EVERY):
+    """Show how the platforms stand until a signal (Stopped) ends it; exit 1 with the reasons once every platform has given up."""
+    while True:
+        time.sleep(WATCH_EVERY)
         line = watch.check()
         if (reasons := watch.gave_up()) is not None:
             fail(f"every platform gave up, so podbot stops: {reasons}")

@@ -36,6 +36,8 @@ def _result_reply(job: Job, state: JobState, result: RunResult | None, error: st
     attempts = f" after {job.attempts} attempts" if job.attempts > 1 else ""
     if result is None:
         text, code = f"{head} failed{attempts}: {error}", None
+    elif result.stopped_for_output:
+        text, code = f"{head} was stopped{attempts}: it kept writing past its output cap; last lines:", tail(result.output)
     elif state == JobState.SUCCEEDED:
         text, code = f"{head} done in {result.duration:.2f} s", result.output
     elif state == JobState.TIMED_OUT:

@@ -4,6 +4,10 @@ Every run is locked down the same way: no network unless the manifest asks
 for it and config allows it, read-only root with a tmpfs /tmp, all
 capabilities dropped, no-new-privileges, a non-root user, explicit ulimits,
 a wall-clock timeout, capped output, a job label, and removal afterwards.
+
+Output is bounded three times: the log file on disk (conmon starts it over at
+a size), what podbot reads of it (a stream closed at the cap), and the run
+itself (killed when it goes on writing far past the cap).
 """
 
 from __future__ import annotations
@@ -11,17 +15,21 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import struct
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import podman
 import podman.errors
 import requests
+import urllib3.exceptions
 
-from bot.config import Config
+from bot.config import Config, Limits
 from bot.errors import Unavailable
 from bot.runtime import host
 from bot.runtime.runner import Engine, JobContainer, RunResult, RunSpec
@@ -34,6 +42,13 @@ ATTEMPT_LABEL = "podbot.attempt"
 INSTANCE_LABEL = "podbot.instance"
 CONTAINER_USER = "65534:65534"
 
+# k8s-file stores every line with a ~46-byte timestamp and stream tag, so a file of 64 × the
+# cap holds the first output_bytes of any output, even of empty lines, before conmon starts it over.
+LOG_FILE_FACTOR = 64
+# Past twice the cap a run is not printing a long answer but running away: it is killed.
+STOP_FACTOR = 2
+READ_CHUNK = 64 * 1024  # the most read from a log stream at once, whatever Podman's frame sizes
+
 
 def instance(cfg: Config) -> str:
     return hashlib.sha256(str(cfg.db_path).encode()).hexdigest()[:12]
@@ -43,16 +58,163 @@ def _memory_bytes(text: str) -> int:
     return int(text[:-1]) * {"k": 1024, "m": 1024**2, "g": 1024**3}[text[-1]]
 
 
-def _read_capped(container: Any, limit: int) -> tuple[str, bool]:
-    chunks, size = [], 0
-    for chunk in container.logs(stdout=True, stderr=True):
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > limit:
+def _payloads(raw: BinaryIO) -> Iterator[bytes]:
+    """The output carried in Podman's multiplexed log frames, in pieces of at most READ_CHUNK bytes.
+
+    Each frame is an 8-byte header (stream, three zero bytes, big-endian size) and its
+    payload. Reading large blocks and splitting them here keeps up with a line-a-frame
+    flood, which one read per frame (podman-py's way) does not.
+    """
+    pending, left = b"", 0  # an incomplete header; payload bytes still due in the current frame
+    while block := raw.read(READ_CHUNK):
+        data, at, out = pending + block, 0, []
+        while at < len(data):
+            if left:
+                out.append(payload := data[at : at + left])
+                at, left = at + len(payload), left - len(payload)
+            elif len(data) - at >= 8:
+                (left,) = struct.unpack_from(">4xL", data, at)
+                at += 8
+            else:
+                break
+        pending = data[at:]
+        if out:
+            yield b"".join(out)
+
+
+@contextmanager
+def _log_stream(container: Any, follow: bool) -> Iterator[Iterator[bytes]]:
+    """stdout and stderr as written so far (or, following, until the container ends); closed on leaving.
+
+    podman-py's own `logs()` reads the whole log before returning unless streamed,
+    and a streamed one leaves the response open: this reads only what is used.
+    """
+    params = {"follow": follow, "stdout": True, "stderr": True}
+    response = container.client.get(f"/containers/{container.id}/logs", params=params, stream=True)
+    try:
+        response.raise_for_status()
+        yield _payloads(response.raw)
+    finally:
+        response.close()
+
+
+def _head(pieces: Iterator[bytes], limit: int) -> bytes:
+    """The first `limit` bytes and one more when there are more (the mark of a cut)."""
+    kept = bytearray()
+    for piece in pieces:
+        kept += piece[: limit + 1 - len(kept)]
+        if len(kept) > limit:
             break
-    data = b"".join(chunks)
-    truncated = len(data) > limit
-    return data[:limit].decode("utf-8", errors="replace"), truncated
+    return bytes(kept)
+
+
+def _decode(data: bytes, limit: int) -> tuple[str, bool]:
+    return data[:limit].decode("utf-8", errors="replace"), len(data) > limit
+
+
+def _kill(container: Any) -> bool:
+    """Kill a running container; False when it had ended already (by itself, or killed by the other thread)."""
+    try:
+        container.kill(signal="KILL")
+    except podman.errors.APIError:
+        container.reload()
+        if container.status == "running":
+            raise
+        return False
+    return True
+
+
+def _wait(container: Any, seconds: float) -> int | None:
+    """The exit code, or None when the container still runs after `seconds`."""
+    try:
+        return int(container.wait(condition="exited", interval="10ms", timeout=seconds))
+    except (podman.errors.APIError, requests.RequestException):
+        # podman-py reports the HTTP read timeout as an APIError: ask the container itself.
+        container.reload()
+        if container.status == "exited":
+            return int(container.attrs["State"]["ExitCode"])  # it ended just as the wait gave up
+        return None
+
+
+@dataclass(frozen=True)
+class _Watched:
+    """What the output watch saw of a run."""
+
+    head: bytes | None  # the first output_bytes + 1 bytes, once it read that far
+    seen: int  # bytes it read in all
+    stopped: bool  # it killed the run
+
+
+class _OutputWatch:
+    """Follows a run's output from a thread of its own; kills the run once it passes STOP_FACTOR × the cap.
+
+    Once it has read past the cap, what it kept is the run's output: reading the log
+    again would take long after a flood, and conmon may have started the file over.
+    """
+
+    def __init__(self, url: str, container_id: str, limit: int) -> None:
+        self._url, self._id, self._limit = url, container_id, limit
+        self._ended = threading.Event()
+        self._verdict = threading.Lock()  # held while killing, so that `end` returns what really happened
+        self._kept = bytearray()  # only grows until it holds limit + 1 bytes
+        self._seen = 0
+        self._stopped = False
+        threading.Thread(target=self._watch, name=f"output-watch-{container_id[:12]}", daemon=True).start()
+
+    def end(self) -> _Watched:
+        """The run is over: stop watching."""
+        with self._verdict:
+            self._ended.set()
+            head = bytes(self._kept) if len(self._kept) > self._limit else None
+            return _Watched(head, self._seen, self._stopped)
+
+    def _watch(self) -> None:
+        try:
+            with podman.PodmanClient(base_url=self._url) as client:
+                container = client.containers.prepare_model({"Id": self._id})  # no inspect: the watch starts sooner
+                with _log_stream(container, follow=True) as pieces:
+                    self._follow(container, pieces)
+        except (podman.errors.APIError, requests.RequestException, urllib3.exceptions.HTTPError):
+            pass  # the run ended and its container went meanwhile: nothing to stop
+
+    def _follow(self, container: Any, pieces: Iterator[bytes]) -> None:
+        for piece in pieces:
+            if self._ended.is_set():
+                return
+            self._kept += piece[: self._limit + 1 - len(self._kept)]
+            self._seen += len(piece)
+            if self._seen > STOP_FACTOR * self._limit:
+                self._kill(container)
+                return
+
+    def _kill(self, container: Any) -> None:
+        with self._verdict:
+            if not self._ended.is_set():
+                self._stopped = _kill(container)
+
+
+def _output(container: Any, watched: _Watched, limit: int) -> tuple[str, bool]:
+    """The run's output, cut at `limit`, and whether it was cut."""
+    if watched.head is not None:
+        return _decode(watched.head, limit)
+    with _log_stream(container, follow=False) as pieces:
+        data = _head(pieces, limit)
+    output, truncated = _decode(data, limit)
+    # Less left than the watch saw: conmon started the file over, and the start of the output is gone.
+    return output, truncated or watched.seen > len(data)
+
+
+def _ulimits(limits: Limits, engine: Engine) -> list[dict[str, Any]]:
+    ulimits: list[dict[str, Any]] = [
+        {"Name": "nofile", "Soft": limits.nofile, "Hard": limits.nofile},
+        {"Name": "nproc", "Soft": limits.nproc, "Hard": limits.nproc},
+    ]
+    if not engine.enforces_resource_limits:
+        # The data segment (heap and private mappings), per process. Not the address space ("as"):
+        # runc applies rlimits to itself before it execs, and its Go runtime needs ~1 GB of that.
+        memory = _memory_bytes(limits.memory)
+        ulimits.append({"Name": "data", "Soft": memory, "Hard": memory})
+    return ulimits
 
 
 def _remove(container: Any) -> None:
@@ -85,8 +247,8 @@ class PodmanRunner:
                 )
                 if not engine.enforces_resource_limits:
                     log.info(
-                        "rootless Podman on cgroup %s ignores memory, CPU and pids limits; "
-                        "runs keep their ulimits (nofile, nproc), timeout and output cap",
+                        "rootless Podman on cgroup %s ignores memory, CPU and pids limits; runs keep their ulimits "
+                        "(nofile, nproc, and data: memory per process), timeout and output cap",
                         engine.cgroup_version,
                     )
                 self._engine = engine
@@ -114,16 +276,13 @@ class PodmanRunner:
             + [{"type": "bind", "source": src, "target": dst, "read_only": True} for src, dst in spec.mounts],
             cap_drop=["ALL"],
             no_new_privileges=True,
-            ulimits=[
-                {"Name": "nofile", "Soft": limits.nofile, "Hard": limits.nofile},
-                {"Name": "nproc", "Soft": limits.nproc, "Hard": limits.nproc},
-            ],
+            ulimits=_ulimits(limits, engine),
             labels={JOB_LABEL: str(spec.job_id), ATTEMPT_LABEL: str(spec.attempt), INSTANCE_LABEL: self._instance},
             environment=spec.env,
             runtime=self.cfg.podman.runtime,
             # A cancel or a sweep removes a running container: kill it at once instead of Podman's 10 s grace.
             stop_timeout=0,
-            log_config={"Type": "k8s-file"},
+            log_config={"Type": "k8s-file", "Config": {"size": LOG_FILE_FACTOR * limits.output_bytes}},
         )
         if engine.enforces_resource_limits:
             options.update(pids_limit=limits.pids, mem_limit=_memory_bytes(limits.memory), nano_cpus=int(limits.cpus * 1e9))
@@ -134,20 +293,19 @@ class PodmanRunner:
             raise Unavailable(f"the image {spec.image} is not built here: run `podbot images build`") from None
         try:
             container.start()
-            timed_out = False
+            watch = _OutputWatch(engine.url, container.id, limits.output_bytes)
             try:
-                exit_code = container.wait(condition="exited", interval="10ms", timeout=spec.timeout)
-            except (podman.errors.APIError, requests.RequestException):
-                # podman-py reports the HTTP read timeout as an APIError: ask the container itself.
-                container.reload()
-                if container.status == "exited":
-                    raise
-                timed_out = True
-                container.kill(signal="KILL")
-                exit_code = container.wait(condition="exited", interval="10ms", timeout=30)
+                exit_code = _wait(container, spec.timeout)
+            finally:
+                watched = watch.end()
+            timed_out = False
+            if exit_code is None and not watched.stopped:
+                timed_out = _kill(container)  # False: it ended by itself just now
+            if exit_code is None:
+                exit_code = _wait(container, 30)
             duration = time.monotonic() - started
-            output, truncated = _read_capped(container, limits.output_bytes)
-            return RunResult(None if timed_out else exit_code, output, truncated, timed_out, duration)
+            output, truncated = _output(container, watched, limits.output_bytes)
+            return RunResult(None if timed_out else exit_code, output, truncated, timed_out, duration, watched.stopped)
         finally:
             _remove(container)
 

@@ -35,6 +35,7 @@ class RunResult:
     truncated: bool
     timed_out: bool
     duration: float
+    stopped_for_output: bool = False  # killed because it went on writing far past the output cap
 
 
 @dataclass(frozen=True)

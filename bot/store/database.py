@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 SCHEMA = """
@@ -117,3 +119,22 @@ class Database:
 
     def execute(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
         return self.connect().execute(sql, params)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Everything written inside lands together or not at all (on this thread's connection).
+
+        BEGIN IMMEDIATE takes the write lock at once, so a transaction never fails half-way because
+        another process wrote since it read. Inside one already, it simply joins it.
+        """
+        conn = self.connect()
+        if conn.in_transaction:
+            yield
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            conn.execute("COMMIT")
+        finally:
+            if conn.in_transaction:  # the block raised, or COMMIT failed: never leave the connection inside it
+                conn.execute("ROLLBACK")

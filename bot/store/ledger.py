@@ -9,6 +9,7 @@ lease ran out) cannot overwrite what happened since.
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from typing import Any
 
@@ -22,7 +23,7 @@ _COLUMNS = (
 RUNNING, QUEUED = JobState.RUNNING.value, JobState.QUEUED.value
 
 
-def _job(row) -> Job:
+def _job(row: sqlite3.Row) -> Job:
     return Job(
         id=row["id"],
         skill=row["skill"],

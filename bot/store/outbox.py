@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 import random
+import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bot.errors import RetryLater, Undeliverable
@@ -46,13 +47,23 @@ def put(db: Database, key: str, reply: Reply) -> None:
 _SELECT = "SELECT id, key, conversation, platform, thread, text, code, job_id, attempts, next_try, last_error, created FROM outbox"
 
 
-def _pending(r) -> Outgoing:
+def _pending(r: sqlite3.Row) -> Outgoing:
     reply = Reply(r["conversation"], r["text"], r["code"], r["thread"], r["job_id"])
     return Outgoing(r["id"], r["key"], reply, r["attempts"], r["next_try"] or 0.0, r["last_error"] or "", r["created"])
 
 
-def pending(db: Database, platforms: list[str], limit: int = 500, now: float | None = None) -> list[Outgoing]:
-    """Unsent replies for these platforms that may go now, oldest first.
+def _owed(platforms: list[str], conversations: Sequence[str] | None) -> tuple[str, tuple[str, ...]]:
+    """The WHERE condition (and its parameters) for unsent replies to these platforms, or only to `conversations` of them."""
+    where = f"sent IS NULL AND gave_up IS NULL AND platform IN ({','.join('?' * len(platforms))})"
+    if conversations is None:
+        return where, tuple(platforms)
+    return f"{where} AND conversation IN ({','.join('?' * len(conversations))})", (*platforms, *conversations)
+
+
+def pending(
+    db: Database, platforms: list[str], limit: int = 500, now: float | None = None, conversations: Sequence[str] | None = None
+) -> list[Outgoing]:
+    """Unsent replies for these platforms (only to `conversations`, when given) that may go now, oldest first.
 
     A conversation whose oldest unsent reply waits for a retry is left out whole, so
     its order holds and a long backlog there never hides other conversations' replies.
@@ -60,11 +71,11 @@ def pending(db: Database, platforms: list[str], limit: int = 500, now: float | N
     if not platforms:
         return []
     now = time.time() if now is None else now
-    marks = ",".join("?" * len(platforms))
+    where, params = _owed(platforms, conversations)
     rows = db.execute(
-        f"{_SELECT} WHERE sent IS NULL AND gave_up IS NULL AND platform IN ({marks}) AND conversation NOT IN"
+        f"{_SELECT} WHERE {where} AND conversation NOT IN"
         " (SELECT conversation FROM outbox WHERE sent IS NULL AND gave_up IS NULL AND next_try > ?) ORDER BY id LIMIT ?",
-        (*platforms, now, limit),
+        (*params, now, limit),
     ).fetchall()
     return [_pending(r) for r in rows]
 
@@ -91,22 +102,22 @@ def mark_failed(db: Database, item: Outgoing, error: Exception) -> float:
     return delay
 
 
-def count_pending(db: Database, platforms: list[str]) -> int:
+def count_pending(db: Database, platforms: list[str], conversations: Sequence[str] | None = None) -> int:
     if not platforms:
         return 0
-    marks = ",".join("?" * len(platforms))
-    row = db.execute(
-        f"SELECT COUNT(*) FROM outbox WHERE sent IS NULL AND gave_up IS NULL AND platform IN ({marks})", tuple(platforms)
-    ).fetchone()
-    return row[0]
+    where, params = _owed(platforms, conversations)
+    return db.execute(f"SELECT COUNT(*) FROM outbox WHERE {where}", params).fetchone()[0]
 
 
-def deliver(db: Database, senders: dict[str, Callable[[Reply], None]], now: float | None = None) -> int:
-    """One pass over what is owed to the platforms in `senders` (platform -> send(reply)); returns how many went out."""
+def deliver(
+    db: Database, senders: dict[str, Callable[[Reply], None]], now: float | None = None, conversations: Sequence[str] | None = None
+) -> int:
+    """One pass over what is owed to the platforms in `senders` (platform -> send(reply)), or only to `conversations`
+    of them; returns how many went out."""
     now = time.time() if now is None else now
     blocked: set[str] = set()
     sent = 0
-    for item in pending(db, list(senders), now=now):
+    for item in pending(db, list(senders), now=now, conversations=conversations):
         conversation = item.reply.conversation
         if conversation in blocked:
             continue

@@ -23,8 +23,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import jsonschema
-
+from bot.schema import Validator
 from bot.skill import Skill, coerce
 from bot.understanding.llm import ChatFormat, LocalModel
 
@@ -137,7 +136,7 @@ def ground(value: str, message: str) -> str | None:
 
 
 def _valid(prop: dict, value: Any) -> bool:
-    return not any(jsonschema.Draft202012Validator(prop).iter_errors(value))
+    return not any(Validator(prop).iter_errors(value))  # RE2 patterns: a manifest pattern cannot hang the model stage
 
 
 def _only_fit(prop: dict, message: str, taken: set) -> Any:

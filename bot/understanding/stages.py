@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bot.catalog import Catalog
@@ -63,7 +64,7 @@ class Understanding:
 
     # ---- resources, loaded on first use ----
 
-    def _missing(self, what: str, path) -> None:
+    def _missing(self, what: str, path: Path) -> None:
         if what not in self._warned:
             self._warned.add(what)
             log.warning("%s not found at %s: free text is understood without it (`podbot models install`)", what, path)
