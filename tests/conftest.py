@@ -148,6 +148,26 @@ def connected(bot: Bot, environ: dict[str, str]) -> Iterator:
         bot.stop()
 
 
+@contextmanager
+def platform_session(tmp: Path, roles: dict, platforms: dict, environ: dict[str, str], runner: Runner | None = None) -> Iterator:
+    """(bot, adapter): a bot for one platform's fake server, started and connected; all of it removed afterwards."""
+    bot, logs = platform_bot(tmp, roles, platforms, runner)
+    try:
+        with connected(bot, environ) as adapter:
+            yield bot, adapter
+    finally:
+        shutil.rmtree(logs, ignore_errors=True)
+
+
+def wait_for_text(path: Path, text: str) -> str:
+    """The file's text once `text` appears in it (a process's log, written as it goes)."""
+    deadline = time.monotonic() + WAIT
+    while text not in path.read_text():
+        assert time.monotonic() < deadline, f"{text!r} never appeared in:\n{path.read_text()}"
+        time.sleep(0.05)
+    return path.read_text()
+
+
 def add_manifest(tmp_path: Path, manifest: dict) -> None:
     """Add a test-only skill next to `probe` (call before the bot starts, or rely on reload)."""
     extra_dir = tmp_path / "extra-manifests"

@@ -9,10 +9,11 @@
 
 What an unscripted run does: it succeeds with exit code 0 (after `FakeRunner(delay=…)`
 seconds, none by default), and its output is what the command would print if it
-were `echo`: for argv ["echo", *words] the words joined by spaces plus a newline
-(so `say hello` answers "hello\\n" and `send_alert` "ALERT: …\\n", exactly as the
+were `echo` or `printf -- '%s\\n'`: for argv ["echo", *words] the words joined by
+spaces plus a newline, for ["printf", "--", "%s\\n", *args] each argument on its own
+line (so `say hello` answers "hello\\n" and `send_alert` "ALERT: …\\n", exactly as the
 real containers do); for any other argv the whole argv joined by spaces plus a
-newline (`df /` answers "df -h /\\n").
+newline (`df /` answers "df -h -- /\\n").
 
 A scripted run is matched by, newest script first: a callable on the RunSpec; a
 str, the skill's name (needs `attach`); or a list/tuple, a prefix of the argv.
@@ -63,6 +64,8 @@ class Scripted:
 
 
 def default_output(argv: list[str]) -> str:
+    if argv[:3] == ["printf", "--", "%s\\n"]:
+        return "".join(f"{arg}\n" for arg in argv[3:])
     words = argv[1:] if argv[:1] == ["echo"] else argv
     return " ".join(words) + "\n"
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import re
-import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +18,7 @@ from adapters.discord import DiscordAdapter, DiscordSettings
 from bot import config
 from bot.app import Bot
 from bot.runtime.runner import Runner
-from tests.conftest import connected, make_bot, platform_bot
+from tests.conftest import make_bot, platform_session
 from tests.fake_discord import CHANNEL, FakeDiscord
 from tests.fake_http import WAIT, assert_sent_once_in_order
 from tests.fake_runner import RUN_TIME, FakeRunner, Scripted
@@ -43,12 +42,8 @@ def connected_bot(fake: FakeDiscord, tmp: Path, runner: Runner | None = None) ->
     """A bot connected to `fake` (its skills run on `runner`, Podman when None)."""
     platforms = {"discord": {"api_base_url": fake.api_url, "gateway_url": fake.gateway_url, "message_content_intent": True}}
     roles = {"admin": [f"discord:{ADMIN}"], "operator": [f"discord:{OPERATOR}"]}
-    bot, logs = platform_bot(tmp, roles, platforms, runner)
-    try:
-        with connected(bot, {"DISCORD_BOT_TOKEN": TOKEN}) as adapter:
-            yield bot, adapter
-    finally:
-        shutil.rmtree(logs, ignore_errors=True)
+    with platform_session(tmp, roles, platforms, {"DISCORD_BOT_TOKEN": TOKEN}, runner) as both:
+        yield both
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +88,7 @@ def test_a_mention_runs_a_skill_and_the_result_comes_back_in_the_channel(discord
     assert fake.recorded("typing", lambda d: d["channel_id"] == CHANNEL), "no typing indicator while the job ran"
 
     ack = answered(fake, fake.message(DM, USER, "df /"))
-    assert result(fake, "message", lambda d: d["channel_id"] == DM, ack["content"])["content"].endswith("```\ndf -h /\n```")
+    assert result(fake, "message", lambda d: d["channel_id"] == DM, ack["content"])["content"].endswith("```\ndf -h -- /\n```")
 
 
 def test_slash_commands_are_synced_typed_and_followed_up(discord_bot, fake: FakeDiscord) -> None:

@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -23,7 +22,7 @@ from adapters.slack import SlackAdapter, _Misses
 from adapters.telegram import TelegramAdapter
 from bot.app import Bot
 from bot.store import audit
-from tests.conftest import connected, platform_bot, write_config
+from tests.conftest import platform_session, wait_for_text, write_config
 from tests.fake_discord import CHANNEL, FakeDiscord
 from tests.fake_http import WAIT
 from tests.fake_slack import TEAM, FakeSlack
@@ -67,14 +66,6 @@ def start_run(tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.Popen, Pa
 
 def podbot_status(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "bot.cli", "status", *args], env=env, capture_output=True, text=True, timeout=WAIT)
-
-
-def wait_for_text(path: Path, text: str) -> str:
-    deadline = time.monotonic() + WAIT
-    while text not in path.read_text():
-        assert time.monotonic() < deadline, f"{text!r} never appeared in:\n{path.read_text()}"
-        time.sleep(0.05)
-    return path.read_text()
 
 
 def test_podbot_run_stops_with_the_reasons_when_no_platform_accepts_its_token(podman_ready, tmp_path: Path, log_dir: Path, fakes) -> None:
@@ -166,10 +157,9 @@ def discord_fake() -> Iterator[FakeDiscord]:
 @pytest.fixture(scope="module")
 def discord_bot(podman_ready, discord_fake: FakeDiscord, tmp_path_factory) -> Iterator[tuple[Bot, DiscordAdapter]]:
     platforms = {"discord": {"api_base_url": discord_fake.api_url, "gateway_url": discord_fake.gateway_url}}
-    bot, logs = platform_bot(tmp_path_factory.mktemp("discord"), {"operator": [f"discord:{OPERATOR}"]}, platforms)
-    with connected(bot, {"DISCORD_BOT_TOKEN": DISCORD}) as adapter:
-        yield bot, adapter
-    shutil.rmtree(logs, ignore_errors=True)
+    roles = {"operator": [f"discord:{OPERATOR}"]}
+    with platform_session(tmp_path_factory.mktemp("discord"), roles, platforms, {"DISCORD_BOT_TOKEN": DISCORD}) as both:
+        yield both
 
 
 def test_a_slash_command_too_late_to_defer_still_runs_and_answers_in_the_channel(discord_bot, discord_fake: FakeDiscord, caplog) -> None:
@@ -201,10 +191,9 @@ def telegram_fake() -> Iterator[FakeTelegram]:
 @pytest.fixture(scope="module")
 def telegram_bot(podman_ready, telegram_fake: FakeTelegram, tmp_path_factory) -> Iterator[tuple[Bot, TelegramAdapter]]:
     platforms = {"telegram": {"base_url": telegram_fake.base_url, "base_file_url": f"{telegram_fake.url}/file/bot", "poll_timeout": 1}}
-    bot, logs = platform_bot(tmp_path_factory.mktemp("telegram"), {"operator": [f"telegram:{OPERATOR}"]}, platforms)
-    with connected(bot, {"TELEGRAM_BOT_TOKEN": TELEGRAM}) as adapter:
-        yield bot, adapter
-    shutil.rmtree(logs, ignore_errors=True)
+    roles = {"operator": [f"telegram:{OPERATOR}"]}
+    with platform_session(tmp_path_factory.mktemp("telegram"), roles, platforms, {"TELEGRAM_BOT_TOKEN": TELEGRAM}) as both:
+        yield both
 
 
 def test_every_part_of_an_answer_in_a_forum_topic_lands_in_that_topic(telegram_bot, telegram_fake: FakeTelegram) -> None:
@@ -238,10 +227,9 @@ def slack_fake() -> Iterator[FakeSlack]:
 
 @pytest.fixture(scope="module")
 def slack_bot(podman_ready, slack_fake: FakeSlack, tmp_path_factory) -> Iterator[tuple[Bot, SlackAdapter]]:
-    bot, logs = platform_bot(tmp_path_factory.mktemp("slack"), {}, {"slack": {"api_base_url": slack_fake.api_url}})
-    with connected(bot, {"SLACK_BOT_TOKEN": SLACK_BOT, "SLACK_APP_TOKEN": SLACK_APP}) as adapter:
-        yield bot, adapter
-    shutil.rmtree(logs, ignore_errors=True)
+    environ = {"SLACK_BOT_TOKEN": SLACK_BOT, "SLACK_APP_TOKEN": SLACK_APP}
+    with platform_session(tmp_path_factory.mktemp("slack"), {}, {"slack": {"api_base_url": slack_fake.api_url}}, environ) as both:
+        yield both
 
 
 def test_a_failed_name_lookup_is_not_repeated_for_every_message(slack_bot, slack_fake: FakeSlack) -> None:

@@ -6,13 +6,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import write_config
+from tests.conftest import wait_for_text, write_config
 from tests.fake_discord import CHANNEL, FakeDiscord
 from tests.fake_http import WAIT
 from tests.fake_slack import BOT_USER, FakeSlack
@@ -47,14 +46,6 @@ def start_podbot(tmp_path: Path, log_dir: Path, fakes, **tokens: str) -> tuple[s
     with stderr.open("w") as out:
         process = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
     return process, stderr
-
-
-def wait_for_text(path: Path, text: str) -> str:
-    deadline = time.monotonic() + WAIT
-    while text not in path.read_text():
-        assert time.monotonic() < deadline, f"{text!r} never appeared in:\n{path.read_text()}"
-        time.sleep(0.05)
-    return path.read_text()
 
 
 def stop(process: subprocess.Popen) -> int:

@@ -58,7 +58,7 @@ def test_every_minute_fires_once_per_minute_and_fails_over(fake_factory, tmp_pat
     broken = next(f for f in fired if f.schedule == "broken")
     [fallback] = bot.runner.runs_of("send_alert")
     assert fallback.env["PODBOT_FAILED_SKILL"] == "broken" and fallback.env["PODBOT_FAILED_EXIT"] == "3"
-    assert fallback.argv[1].startswith(f"ALERT: job {broken.job_id} broken failed (exit 3): boom")
+    assert fallback.argv[-1].startswith(f"ALERT: job {broken.job_id} broken failed (exit 3): boom")
     assert [len(bot.runner.runs_of(name)) for name in ("heartbeat", "broken")] == [1, 1]
 
 

@@ -20,7 +20,7 @@ import adapters
 from adapters.slack import SlackAdapter, SlackSettings
 from bot.app import Bot
 from bot.runtime.runner import Runner
-from tests.conftest import connected, platform_bot
+from tests.conftest import platform_bot, platform_session
 from tests.fake_http import WAIT, assert_sent_once_in_order
 from tests.fake_runner import RUN_TIME, FakeRunner, Scripted
 from tests.fake_slack import BOT_ID, BOT_USER, TEAM, FakeSlack, form, post_signed
@@ -49,12 +49,10 @@ def make_bot(tmp: Path, fake: FakeSlack, runner: Runner | None, **slack) -> tupl
 
 @contextmanager
 def slack_bot(fake: FakeSlack, tmp: Path, runner: Runner | None = None) -> Iterator[tuple[Bot, SlackAdapter]]:
-    bot, logs = make_bot(tmp, fake, runner)
-    try:
-        with connected(bot, {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": APP_TOKEN}) as adapter:
-            yield bot, adapter
-    finally:
-        shutil.rmtree(logs, ignore_errors=True)
+    roles = {"admin": [ident(ADMIN)], "operator": [ident(OPERATOR)]}
+    environ = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": APP_TOKEN}
+    with platform_session(tmp, roles, {"slack": {"api_base_url": fake.api_url}}, environ, runner) as both:
+        yield both
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +99,7 @@ def test_a_mention_runs_a_skill_and_answers_in_its_thread(slack, fake: FakeSlack
 
     dm = fake.message("D0USER", USER, "df /")
     ack = said(fake, dm)[0]
-    assert result(fake, "post", lambda d: d["channel"] == "D0USER", ack["text"])["text"].endswith("```\ndf -h /\n```")
+    assert result(fake, "post", lambda d: d["channel"] == "D0USER", ack["text"])["text"].endswith("```\ndf -h -- /\n```")
 
 
 def test_the_slash_command_runs_commands_and_skills(slack, fake: FakeSlack) -> None:

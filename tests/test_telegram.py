@@ -9,7 +9,6 @@ import html
 import json
 import logging
 import re
-import shutil
 import socket
 import tempfile
 import urllib.error
@@ -25,7 +24,7 @@ from bot import config
 from bot.app import Bot
 from bot.flow import Reply
 from bot.runtime.runner import Runner
-from tests.conftest import connected, make_bot, platform_bot
+from tests.conftest import make_bot, platform_session
 from tests.fake_http import WAIT, assert_sent_once_in_order
 from tests.fake_runner import RUN_TIME, FakeRunner, Scripted
 from tests.fake_telegram import BOT, FakeTelegram
@@ -47,12 +46,8 @@ def telegram_bot(fake: FakeTelegram, tmp: Path, runner: Runner | None = None) ->
     """A bot connected to `fake` (its skills run on `runner`, Podman when None)."""
     platforms = {"telegram": {"base_url": fake.base_url, "base_file_url": f"{fake.url}/file/bot", "poll_timeout": 1}}
     roles = {"admin": [f"telegram:{ADMIN}"], "operator": [f"telegram:{OPERATOR}"]}
-    bot, logs = platform_bot(tmp, roles, platforms, runner)
-    try:
-        with connected(bot, {"TELEGRAM_BOT_TOKEN": TOKEN}) as adapter:
-            yield bot, adapter
-    finally:
-        shutil.rmtree(logs, ignore_errors=True)
+    with platform_session(tmp, roles, platforms, {"TELEGRAM_BOT_TOKEN": TOKEN}, runner) as both:
+        yield both
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +91,7 @@ def test_a_message_runs_a_skill_and_the_result_comes_back_quoting_it(telegram, f
 
     group_message, ack = ask(fake, GROUP, USER, "@podbot_test_bot df /", "supergroup")
     result = result_of(fake, GROUP, ack)
-    assert result["text"].endswith("<pre>df -h /</pre>") and result["reply_to"] == group_message
+    assert result["text"].endswith("<pre>df -h -- /</pre>") and result["reply_to"] == group_message
 
 
 def test_commands_are_registered_and_answered(telegram, fake: FakeTelegram) -> None:

@@ -54,15 +54,18 @@ def recover(worker: Worker, held: Callable[[], set[int]]) -> int:
     for job in orphans(worker):
         remove_job_containers(worker.runner, job.id)
         skill = worker.catalog.get(job.skill)
-        state = ledger.release(worker.db, job, (skill.retries if skill else 0) + GIVE_UP_EXTRA)
+        with worker.db.transaction():  # the state and what is said about it land together
+            state = ledger.release(worker.db, job, (skill.retries if skill else 0) + GIVE_UP_EXTRA)
+            if state == JobState.QUEUED:
+                audit.record(worker.db, job.requester, job.conversation, "recovered", job.skill, job.id, f"worker {job.worker} lost it")
+            elif state == JobState.FAILED:
+                audit.record(worker.db, job.requester, job.conversation, "finished", job.skill, job.id, "failed: worker lost it too often")
+                text = f"job {job.id} {job.skill} failed: its worker stopped {job.attempts} times while running it"
+                outbox.put(worker.db, f"job:{job.id}:0", Reply(job.reply_to or job.conversation, text, None, job.thread, job.id))
         if state == JobState.QUEUED:
             worker.enqueue(job.id, 0.0)
             count += 1
-            audit.record(worker.db, job.requester, job.conversation, "recovered", job.skill, job.id, f"worker {job.worker} lost it")
         elif state == JobState.FAILED:
-            audit.record(worker.db, job.requester, job.conversation, "finished", job.skill, job.id, "failed: worker lost it too often")
-            text = f"job {job.id} {job.skill} failed: its worker stopped {job.attempts} times while running it"
-            outbox.put(worker.db, f"job:{job.id}:0", Reply(job.reply_to or job.conversation, text, None, job.thread, job.id))
             worker.notify()
     stale = ledger.stale_queued(worker.db, time.time() - LOST_AFTER)
     in_huey = held() if stale else set()

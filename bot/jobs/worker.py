@@ -123,26 +123,38 @@ class Worker:
         duration = f"{result.duration:.3f}s" if result else "-"
         detail = f"{state.value} exit={exit_code} duration={duration} attempt={attempt}" + (f" error={error}" if error else "")
         log.info("job %s %s for %s: %s", job.id, job.skill, job.requester, detail)
-        if state != JobState.SUCCEEDED and skill is not None and attempt <= skill.retries:
-            if ledger.requeue(self.db, job.id, attempt, exit_code, output):
-                audit.record(self.db, job.requester, job.conversation, "retrying", job.skill, job.id, detail)
-                self.enqueue(job.id, skill.retry_delay)
-            return
-        if not ledger.finish(self.db, job.id, attempt, state, exit_code, output):
-            audit.record(self.db, job.requester, job.conversation, "superseded", job.skill, job.id, detail)
-            return  # cancelled, or re-queued after a lost lease: someone else answers
-        audit.record(self.db, job.requester, job.conversation, "finished", job.skill, job.id, detail)
-        job.attempts = attempt
-        outbox.put(self.db, f"job:{job.id}:0", _result_reply(job, state, result, error, skill.timeout if skill else 0.0))
-        if state != JobState.SUCCEEDED and skill is not None and skill.fallback and job.parent is None:
-            self.start_fallback(job, skill, state, exit_code, output)
-        self.notify()
+        retry = state != JobState.SUCCEEDED and skill is not None and attempt <= skill.retries
+        again = ended = False
+        fallback: int | None = None
+        # What a job's end writes lands together (a piped console waits for "job ended and its reply
+        # stored" and must never see one without the other); the queue hears of it after commit.
+        with self.db.transaction():
+            if retry:
+                again = ledger.requeue(self.db, job.id, attempt, exit_code, output)
+                if again:
+                    audit.record(self.db, job.requester, job.conversation, "retrying", job.skill, job.id, detail)
+            elif ledger.finish(self.db, job.id, attempt, state, exit_code, output):
+                ended = True
+                audit.record(self.db, job.requester, job.conversation, "finished", job.skill, job.id, detail)
+                job.attempts = attempt
+                reply = _result_reply(job, state, result, error, skill.timeout if skill else 0.0)
+                outbox.put(self.db, f"job:{job.id}:0", reply)
+                if state != JobState.SUCCEEDED and skill is not None and skill.fallback and job.parent is None:
+                    fallback = self.start_fallback(job, skill, state, exit_code, output)
+            else:  # cancelled, or re-queued after a lost lease: someone else answers
+                audit.record(self.db, job.requester, job.conversation, "superseded", job.skill, job.id, detail)
+        if again and skill is not None:
+            self.enqueue(job.id, skill.retry_delay)
+        if fallback is not None:
+            self.enqueue(fallback, 0.0)
+        if ended:
+            self.notify()
 
-    def start_fallback(self, job: Job, skill: Skill, state: JobState, exit_code: int | None, output: str) -> None:
-        """Queue the manifest's fallback skill with the failed job as its input. Fallbacks never chain."""
+    def start_fallback(self, job: Job, skill: Skill, state: JobState, exit_code: int | None, output: str) -> int | None:
+        """The ledger job of the manifest's fallback skill, with the failed job as its input (to enqueue). Fallbacks never chain."""
         fallback = self.catalog.get(skill.fallback or "")
         if fallback is None:
-            return
+            return None
         summary = f"job {job.id} {request(job.skill, job.args)} {state.value} (exit {exit_code}): {tail(output, 3)}"
         args = {name: summary[:900] for name in fallback.required if fallback.properties[name].get("type") == "string"}
         env = {
@@ -164,4 +176,4 @@ class Worker:
             env=env,
         )
         audit.record(self.db, FALLBACK_IDENTITY, job.conversation, "fallback", fallback.name, child.id, f"for job {job.id} {job.skill}")
-        self.enqueue(child.id, 0.0)
+        return child.id
