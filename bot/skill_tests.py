@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from adapters.contract import SimpleAdapter
 from bot.app import Bot
 from bot.config import Config
 from bot.flow import Job, JobState, Message, Reply, platform_of
@@ -60,21 +61,12 @@ class _Inbox:
             return self._cond.wait_for(lambda: any(found(r) for r in self.replies), seconds)
 
 
-@dataclass
-class _Recorder:
-    """An adapter (adapters.contract.Adapter) that hands every reply to the inbox."""
+class _Recorder(SimpleAdapter):
+    """An adapter that hands every reply of its platform to the inbox."""
 
-    platform: str
-    inbox: _Inbox
-
-    def start(self, bot: object) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
-
-    def skills_changed(self) -> None:
-        pass
+    def __init__(self, platform: str, inbox: _Inbox) -> None:
+        self.platform = platform
+        self.inbox = inbox
 
     def send(self, reply: Reply) -> None:
         self.inbox.put(reply)

@@ -7,6 +7,8 @@ bot with a scripted FakeRunner (tests.fake_runner) instead, for tests whose subj
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -166,6 +168,12 @@ def wait_for_text(path: Path, text: str) -> str:
         assert time.monotonic() < deadline, f"{text!r} never appeared in:\n{path.read_text()}"
         time.sleep(0.05)
     return path.read_text()
+
+
+def cli(*args: str, env: dict[str, str] | None = None, stdin: str = "") -> subprocess.CompletedProcess:
+    """`podbot ARGS` as a separate process, from the repository, with its output captured."""
+    command = [sys.executable, "-m", "bot.cli", *args]
+    return subprocess.run(command, input=stdin, capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
 
 
 def add_manifest(tmp_path: Path, manifest: dict) -> None:

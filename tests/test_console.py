@@ -10,14 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import WAIT, write_config
+from tests.conftest import WAIT, cli, write_config
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def podbot(config_path: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
-    env = {**os.environ, "PODBOT_CONFIG": str(config_path)}
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], input=stdin, capture_output=True, text=True, env=env, timeout=300)
+    return cli(*args, env={**os.environ, "PODBOT_CONFIG": str(config_path)}, stdin=stdin)
 
 
 def test_piped_chat_answers_every_line_then_exits(podman_ready, config_path: Path) -> None:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 from bot.skill import load_all, render_argv
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.conftest import REPO, cli
 
 GOOD = """\
 name: hello
@@ -101,7 +99,7 @@ def test_pattern_group_and_mount_must_be_declared(tmp_path: Path) -> None:
 
 
 def podbot(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True, cwd=REPO)
+    return cli(*args)
 
 
 def test_cli_validate_prints_positions_and_exits_1(tmp_path: Path) -> None:

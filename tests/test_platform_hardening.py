@@ -22,7 +22,7 @@ from adapters.slack import SlackAdapter, _Misses
 from adapters.telegram import TelegramAdapter
 from bot.app import Bot
 from bot.store import audit
-from tests.conftest import platform_session, wait_for_text, write_config
+from tests.conftest import cli, platform_session, wait_for_text, write_config
 from tests.fake_discord import CHANNEL, FakeDiscord
 from tests.fake_http import WAIT
 from tests.fake_slack import TEAM, FakeSlack
@@ -65,7 +65,7 @@ def start_run(tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.Popen, Pa
 
 
 def podbot_status(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bot.cli", "status", *args], env=env, capture_output=True, text=True, timeout=WAIT)
+    return cli("status", *args, env=env)
 
 
 def test_podbot_run_stops_with_the_reasons_when_no_platform_accepts_its_token(podman_ready, tmp_path: Path, log_dir: Path, fakes) -> None:

@@ -6,10 +6,9 @@ import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.conftest import REPO, cli
 
 GREETER = """\
 name: greeter
@@ -34,7 +33,7 @@ tests:
 def podbot_test(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     # A wide terminal keeps each table row on one line.
     env = {**os.environ, "PODBOT_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "250"}
-    return subprocess.run([sys.executable, "-m", "bot.cli", "manifests", "test", *args], capture_output=True, text=True, cwd=REPO, env=env)
+    return cli("manifests", "test", *args, env=env)
 
 
 def test_shipped_manifests_pass_their_tests(tmp_path: Path) -> None:
