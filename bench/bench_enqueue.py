@@ -21,6 +21,7 @@ from pathlib import Path
 
 from percentiles import pct
 
+from adapters.contract import SimpleAdapter
 from bot import config
 from bot.app import Bot
 from bot.flow import JobState, Message, Reply
@@ -28,7 +29,7 @@ from bot.flow import JobState, Message, Reply
 TEXT = "say hello"
 
 
-class Counter:
+class Counter(SimpleAdapter):
     """An adapter that only counts what the outbox sender hands it."""
 
     platform = "console"

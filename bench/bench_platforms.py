@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the fakes liv
 from percentiles import pct
 
 import adapters  # noqa: E402
+from adapters.contract import SimpleAdapter  # noqa: E402
 from bot import config  # noqa: E402
 from bot.app import Bot  # noqa: E402
 from bot.flow import Message, Reply  # noqa: E402
@@ -51,7 +52,7 @@ TOKENS = {
 }
 
 
-class Console:
+class Console(SimpleAdapter):
     """The console path: an adapter that notes when the result of a job arrives."""
 
     platform = "console"
@@ -125,6 +126,7 @@ def main() -> None:
         platforms = adapters.configured(cfg, environ=TOKENS)
         for adapter in [console, *platforms]:
             bot.add_adapter(adapter)
+        stamps = Stamps(bot, platforms)  # before start: each outbox sender takes its adapter's send when it starts
         bot.start(2, schedules=False)
         for adapter in platforms:
             adapter.start(bot)
@@ -137,8 +139,6 @@ def main() -> None:
             start = time.perf_counter()
             [ack] = bot.receive(msg)
             return (console.wait(ack.job_id) - start,)
-
-        stamps = Stamps(bot, platforms)
 
         def via(push: Callable[[int], str], fake, what: str, done: Callable[[dict, int], bool]) -> Callable[[], tuple[float, ...]]:
             """A run on a platform: conversation n gets TEXT; done once the fake holds its result."""
