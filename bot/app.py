@@ -2,8 +2,8 @@
 
 Loops (bot.loops): one outbox sender per platform adapter (a platform that
 rate-limits never holds up the others); the supervisor (lease heartbeats and
-recovery, in every process that runs jobs); the scheduler and the manifest
-watcher (in the bot process). `receive` is the error boundary of a message:
+recovery, in every process that runs jobs); the scheduler, the approval
+deadlines and the manifest watcher (in the bot process). `receive` is the error boundary of a message:
 whatever happens, the person gets one line and the audit log one entry.
 """
 
@@ -16,13 +16,13 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from bot.catalog import Catalog
-from bot.chat import pipeline, rbac
+from bot.chat import approvals, pipeline, rbac
 from bot.chat.commands import COMMANDS, Command
 from bot.chat.decision import Decision
 from bot.chat.services import Services
 from bot.config import Config
 from bot.errors import apology, incident
-from bot.flow import Message, Reply
+from bot.flow import JobState, Message, Reply
 from bot.jobs import recovery
 from bot.jobs.queue import JobQueue
 from bot.jobs.scheduler import Scheduler, pause_before_next_tick
@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 OUTBOX_POLL = 0.05  # the senders also poll: replies may come from worker processes
 HEARTBEAT = 2.0  # seconds between lease renewals and recovery passes (the lease lasts worker.LEASE)
 WATCH_EVERY = 2.0
+APPROVALS_EVERY = 1.0  # seconds between looks for approvals past their deadline
 
 
 class Bot:
@@ -100,6 +101,8 @@ class Bot:
             self._consumer = self.queue.start_in_process(self.worker.execute, workers)
         for adapter in self.adapters.values():
             self._start_sender(adapter)
+        self._expire_approvals()  # what expired while no bot was running is denied before anything else
+        self.loops.every("approval-deadlines", APPROVALS_EVERY, self._expire_approvals)
         if schedules:
             self.loops.every("scheduler", lambda: pause_before_next_tick(time.time()), self.scheduler.tick)
         if watch:
@@ -113,6 +116,10 @@ class Bot:
     def _supervise(self) -> None:
         self.worker.heartbeat()
         recovery.recover(self.worker, self.queue.job_ids)
+
+    def _expire_approvals(self) -> None:
+        if approvals.expire(self.db):
+            self.loops.wake()
 
     def serve_jobs(self, workers: int | None = None) -> None:
         """Run only the job consumer in the foreground (`podbot worker`); Huey's consumer handles the signals."""
@@ -172,7 +179,7 @@ class Bot:
 
     def job_active(self, job_id: int) -> bool:
         job = ledger.get(self.db, job_id)
-        return job is not None and not job.state.terminal
+        return job is not None and job.state in (JobState.QUEUED, JobState.RUNNING)
 
     def idle(self, job_ids: list[int]) -> bool:
         """True when these jobs have ended and every reply our adapters deliver is sent."""

@@ -41,6 +41,7 @@ DEFAULTS: dict[str, Any] = {
     "network_mode": "slirp4netns",
     "workers": 2,
     "answer_timeout": 120,
+    "approval_timeout": "1h",
     "rate_limit": {"jobs": 30, "per": 60},
     "log_level": "info",
     "podman": {"user": "podbot", "socket": None, "runtime": "runc"},
@@ -130,6 +131,7 @@ class Config:
     network_mode: str
     workers: int
     answer_timeout: float
+    approval_timeout: float  # seconds
     rate_limit: RateLimit
     log_level: str
     podman: PodmanConfig
@@ -214,6 +216,7 @@ def load(path: str | None = None, environ: dict[str, str] | None = None) -> Conf
         network_mode=data["network_mode"],
         workers=int(data["workers"]),
         answer_timeout=float(data["answer_timeout"]),
+        approval_timeout=parse_duration(data["approval_timeout"]),
         rate_limit=RateLimit(**data["rate_limit"]),
         log_level=data["log_level"],
         podman=PodmanConfig(**data["podman"]),

@@ -42,6 +42,24 @@ class Message:
                 object.__setattr__(self, f.name, clean(value, one_line=f.name != "text"))
 
 
+# What a button may say when pressed: the same command a person could type. A platform hands back whatever a
+# client sent as a button's payload, so anything else is dropped where it arrives (`action_command`).
+_ACTION = re.compile(r"/(approve|deny) [0-9]{1,19}")
+
+
+@dataclass(frozen=True)
+class Action:
+    """A native button under a reply (where the platform has them); pressing it says `command` as the presser."""
+
+    label: str
+    command: str  # e.g. "/approve 42"
+
+
+def action_command(payload: object) -> str | None:
+    """A button's payload as a platform delivered it, if it is one podbot makes; else None (log and ignore it)."""
+    return payload if isinstance(payload, str) and _ACTION.fullmatch(payload) else None
+
+
 @dataclass(frozen=True)
 class Reply:
     """Something podbot says. `code` is preformatted output the adapter renders as a block."""
@@ -51,6 +69,7 @@ class Reply:
     code: str | None = None
     thread: str | None = None
     job_id: int | None = None
+    actions: tuple[Action, ...] = ()
 
     @property
     def platform(self) -> str:
@@ -62,6 +81,7 @@ def platform_of(conversation: str) -> str:
 
 
 class JobState(enum.StrEnum):
+    AWAITING_APPROVAL = "awaiting_approval"  # in the ledger only: it reaches the queue once approved
     QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
@@ -72,7 +92,7 @@ class JobState(enum.StrEnum):
 
     @property
     def terminal(self) -> bool:
-        return self not in (JobState.QUEUED, JobState.RUNNING)
+        return self not in (JobState.AWAITING_APPROVAL, JobState.QUEUED, JobState.RUNNING)
 
 
 @dataclass

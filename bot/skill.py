@@ -42,6 +42,7 @@ NO_SKILL = "none"  # a test case's `skill` when its message must run nothing
 DURATIONS: tuple[tuple[str, ...], ...] = (("run", "timeout"), ("retry_delay",), ("cache",))
 # Values a person could send that a program would take for options: a string parameter that
 # accepts any of them, standing at the start of an argument, is an option waiting to happen.
+MAX_APPROVAL_WAIT = 168 * 3600.0  # a run waits at most a week for a decision: longer, and nobody remembers asking
 OPTION_LIKE = ("-", "--", "-n", "-e", "-x", "-v", "-1", "-0", "--help", "-debug", "--x=1", "-/", "-a.b", "-A")
 
 
@@ -60,6 +61,16 @@ class Schedule:
     args: dict[str, Any] = field(default_factory=dict)
     timezone: str | None = None
     catch_up: str = "once"
+
+
+@dataclass(frozen=True)
+class ApprovalRule:
+    """`approval:`: another person with one of `roles` must approve each run before it is queued."""
+
+    roles: frozenset[str]
+    timeout: float | None = None  # seconds; None: config approval_timeout
+    self_approve: bool = False
+    notify: str | None = None  # None: the requesting conversation and the alert conversation
 
 
 @dataclass(frozen=True)
@@ -93,6 +104,7 @@ class Skill:
     mounts: tuple[Mount, ...] = ()
     reply_to: str | None = None
     confirm: bool = False
+    approval: ApprovalRule | None = None
     explicit: bool = False  # `invocation: explicit`: only `/name args` runs it, never free text
     retries: int = 0
     retry_delay: float = 0.0
@@ -157,6 +169,9 @@ def _check(doc: Document, mount_names: set[str] | None, max_timeout: float) -> l
             if name not in declared:
                 problems.append(doc.at(("run", "command", i), f"command uses {{{cut(name)}}}, which is not a declared parameter"))
     problems += _duration_problems(doc, max_timeout)
+    wait = data.get("approval", {}).get("timeout")
+    if wait is not None and not 0 < parse_duration(wait) <= MAX_APPROVAL_WAIT:
+        problems.append(doc.at(("approval", "timeout"), f"approval.timeout: {echo(wait)} must be above 0 and at most 168h"))
     for i, entry in enumerate(data.get("schedule", [])):
         try:
             cron.parse(entry["cron"])
@@ -259,6 +274,18 @@ def _option_warnings(doc: Document) -> list[Problem]:
     return warnings
 
 
+def _approval_warnings(doc: Document, role_holders: set[str] | None) -> list[Problem]:
+    """Approving roles that nobody has (config roles, grants): such a run could only ever time out."""
+    roles = doc.data.get("approval", {}).get("roles", [])
+    if role_holders is None:
+        return []
+    return [
+        doc.at(("approval", "roles", i), f"warning: nobody has the role {echo(role)} (podbot.yaml roles, grants): nobody can approve")
+        for i, role in enumerate(roles)
+        if role not in role_holders
+    ]
+
+
 def _example_problems(example: dict, declared: dict) -> list[tuple[tuple, str]]:
     """An example's args must be valid values, and text values copied from its text: that is what it teaches."""
     found = []
@@ -274,8 +301,9 @@ def _example_problems(example: dict, declared: dict) -> list[tuple[tuple, str]]:
     return found
 
 
-def _build(doc: Document, max_timeout: float) -> Skill:
+def _build(doc: Document, max_timeout: float, role_holders: set[str] | None) -> Skill:
     data, run = doc.data, doc.data["run"]
+    approval = data.get("approval")
     params = data.get("parameters", {"type": "object", "properties": {}})
     # Arguments nobody declared must never reach a container.
     params = {**params, "additionalProperties": False}
@@ -296,6 +324,7 @@ def _build(doc: Document, max_timeout: float) -> Skill:
         mounts=tuple(Mount(m["source"], m["target"]) for m in run.get("mounts", [])),
         reply_to=data.get("reply_to"),
         confirm=bool(data.get("confirm", False)),
+        approval=_approval(approval) if approval else None,
         explicit=data.get("invocation") == "explicit",
         retries=int(data.get("retries", 0)),
         retry_delay=parse_duration(data["retry_delay"]) if "retry_delay" in data else 0.0,
@@ -304,7 +333,17 @@ def _build(doc: Document, max_timeout: float) -> Skill:
         cache=parse_duration(data["cache"]) if "cache" in data else 0.0,
         schedules=tuple(_schedules(data)),
         tests=tuple(_tests(data)),
-        warnings=tuple(_option_warnings(doc)),
+        warnings=tuple(_option_warnings(doc) + _approval_warnings(doc, role_holders)),
+    )
+
+
+def _approval(data: dict) -> ApprovalRule:
+    timeout = data.get("timeout")
+    return ApprovalRule(
+        roles=frozenset(data["roles"]),
+        timeout=parse_duration(timeout) if timeout else None,
+        self_approve=bool(data.get("self_approve", False)),
+        notify=data.get("notify"),
     )
 
 
@@ -353,11 +392,13 @@ def _shots(data: dict) -> list[tuple[str, dict[str, Any]]]:
 
 
 def load_file(path: Path, mount_names: set[str] | None = None, max_timeout: float = MAX_TIMEOUT) -> tuple[Skill | None, list[Problem]]:
-    _, manifest, problems = _load(path, mount_names, max_timeout)
+    _, manifest, problems = _load(path, mount_names, max_timeout, None)
     return manifest, problems
 
 
-def _load(path: Path, mount_names: set[str] | None, max_timeout: float) -> tuple[Document | None, Skill | None, list[Problem]]:
+def _load(
+    path: Path, mount_names: set[str] | None, max_timeout: float, role_holders: set[str] | None
+) -> tuple[Document | None, Skill | None, list[Problem]]:
     try:
         doc = read_yaml(path, shown=True)
     except YamlError as exc:
@@ -369,7 +410,7 @@ def _load(path: Path, mount_names: set[str] | None, max_timeout: float) -> tuple
     problems = validate(doc, bundled_schema("manifest")) or _check(doc, mount_names, max_timeout)
     if problems:
         return doc, None, _capped(problems)
-    return doc, _build(doc, max_timeout), []
+    return doc, _build(doc, max_timeout, role_holders), []
 
 
 def _capped(problems: list[Problem]) -> list[Problem]:
@@ -404,18 +445,18 @@ def manifest_files(paths: list[Path]) -> list[Path]:
 
 
 def load_all(
-    paths: list[Path], mount_names: set[str] | None = None, max_timeout: float = MAX_TIMEOUT
+    paths: list[Path], mount_names: set[str] | None = None, max_timeout: float = MAX_TIMEOUT, role_holders: set[str] | None = None
 ) -> tuple[dict[str, Skill], list[Problem]]:
     """Load every manifest under `paths`; skills with errors are left out and reported.
 
-    `mount_names` (config `mounts`; None: not checked) and `max_timeout` (config `limits.max_timeout`)
-    are what manifests are checked against.
+    `mount_names` (config `mounts`; None: not checked), `max_timeout` (config `limits.max_timeout`) and
+    `role_holders` (the roles someone has; None: not checked, else a warning) are what manifests are checked against.
     """
     files, problems = _listing(paths)
     skills: dict[str, Skill] = {}
     docs: dict[str, Document] = {}  # each file is read once: it may change while it is checked
     for file in files:
-        doc, manifest, found = _load(file, mount_names, max_timeout)
+        doc, manifest, found = _load(file, mount_names, max_timeout, role_holders)
         problems.extend(found)
         if doc is None or manifest is None:
             continue

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from bot import cron
-from bot.chat import rbac
+from bot.chat import approvals, rbac
 from bot.chat.decision import Decision, say
 from bot.chat.services import Services
 from bot.errors import ArgumentError, Refusal
@@ -107,7 +107,7 @@ def _job(s: Services, msg: Message, roles: frozenset[str], rest: str) -> Decisio
     if job.started and job.finished:
         timing = f", ran {job.finished - job.started:.2f} s"
     attempts = f", {job.attempts} attempts" if job.attempts > 1 else ""
-    text = summary(job) + timing + attempts
+    text = summary(job) + timing + attempts + approvals.describe(s.db, job)
     return say(msg, "command", text, job.output if job.state.terminal and job.state != JobState.DENIED else None, job_id=job.id)
 
 
@@ -115,11 +115,24 @@ def _cancel(s: Services, msg: Message, roles: frozenset[str], rest: str) -> Deci
     job_id = number(rest, 1, MAX_JOB_ID, "/cancel ID")
     if not ledger.cancel(s.db, job_id):
         job = ledger.get(s.db, job_id)
-        why = f"job {job_id} is {job.state.value}; only queued or running jobs can be cancelled." if job else f"There is no job {job_id}."
+        why = (
+            f"job {job_id} is {job.state.value}; only awaiting, queued or running jobs can be cancelled."
+            if job
+            else f"There is no job {job_id}."
+        )
         return say(msg, "command", why)
     removed = s.stop_job(job_id)
     text = f"job {job_id} cancelled" + (" and its container stopped." if removed else ".")
     return say(msg, "cancelled", text, job_id=job_id, detail=f"{removed} container(s) stopped")
+
+
+def _approve(s: Services, msg: Message, roles: frozenset[str], rest: str) -> Decision:
+    return approvals.decide(s, msg, roles, number(rest, 1, MAX_JOB_ID, "/approve ID"), approved=True)
+
+
+def _deny(s: Services, msg: Message, roles: frozenset[str], rest: str) -> Decision:
+    word, _, reason = rest.strip().partition(" ")
+    return approvals.decide(s, msg, roles, number(word, 1, MAX_JOB_ID, "/deny ID [reason]"), approved=False, reason=reason.strip()[:300])
 
 
 def _audit(s: Services, msg: Message, roles: frozenset[str], rest: str) -> Decision:
@@ -209,6 +222,8 @@ COMMANDS: dict[str, Command] = {
         Command("whoami", "", "your identity and roles", _whoami),
         Command("jobs", "[all|failed]", "your latest jobs (admins: all, or all failed)", _jobs),
         Command("job", "ID", "one job: state, attempts, exit code, output", _job),
+        Command("approve", "ID", "let a job that awaits your approval run", _approve),
+        Command("deny", "ID [reason]", "refuse a job that awaits your approval", _deny),
         Command("cancel", "ID", "stop a job and its container", _cancel, admin=True),
         Command("audit", "[N]", "the latest N audit entries", _audit, admin=True),
         Command("grant", "IDENTITY ROLE", "give a person a role (kept in the database)", _grant, admin=True),

@@ -1,7 +1,8 @@
 """One message in, one decision out.
 
 roles → an answer the bot was waiting for? → built-in command → route →
-authorize → ask for a missing argument → validate → confirm → a ledger job.
+authorize → ask for a missing argument → validate → confirm → a ledger job
+(queued, or awaiting approval: bot.chat.approvals).
 
 Authorization comes before argument checks and questions: a person who may not
 run a skill learns nothing about its arguments and is never asked for them
@@ -18,7 +19,7 @@ import logging
 import time
 from typing import Any
 
-from bot.chat import commands, rbac
+from bot.chat import approvals, commands, rbac
 from bot.chat.decision import Decision, say
 from bot.chat.routing import explicit, match_pattern, parse_args, split_command
 from bot.chat.services import Services
@@ -169,6 +170,9 @@ def _decide(s: Services, msg: Message, roles: frozenset[str], skill: Skill, args
         return say(msg, "confirm_requested", reply, skill=skill.name, detail=f"{why}{args}")
 
     reply_to = cfg.alert_conversation if skill.reply_to == "alerts" else skill.reply_to
+    if skill.approval is not None:
+        job, replies = approvals.ask(cfg, s.db, skill, skill.approval, args, msg.user, msg.conversation, msg.thread, reply_to)
+        return Decision("awaiting_approval", replies, skill.name, job.id, f"{why}{args}")
     job = ledger.create(s.db, skill.name, args, msg.user, msg.conversation, msg.thread, reply_to)
     log.info("job %s %s queued for %s", job.id, request(skill.name, args), msg.user)
     where = f"; the result goes to {reply_to}" if reply_to and reply_to != msg.conversation else ""

@@ -20,6 +20,11 @@ def roles_of(cfg: Config, identity: str, db: Database | None = None) -> frozense
     return frozenset(roles)
 
 
+def held(cfg: Config, db: Database | None = None) -> set[str]:
+    """The roles someone has: the default role, config roles naming at least one identity, granted roles."""
+    return {cfg.default_role, *(role for role, patterns in cfg.roles.items() if patterns)} | (grants.roles(db) if db is not None else set())
+
+
 def is_admin(cfg: Config, roles: frozenset[str]) -> bool:
     return bool(roles & cfg.admin_roles)
 

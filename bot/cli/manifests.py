@@ -12,9 +12,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from bot import skill_tests
+from bot.chat import rbac
 from bot.cli.common import Invocation, err, out, pass_invocation
 from bot.schema import bundled_schema
 from bot.skill import load_all
+from bot.store.database import Database
 
 
 @click.group()
@@ -31,7 +33,9 @@ def validate(inv: Invocation, paths: tuple[Path, ...]) -> None:
     Errors exit 1; warnings (`FILE:LINE:COL: warning: …`) are printed but pass.
     """
     cfg = inv.config()
-    skills, problems = load_all(list(paths) or list(cfg.manifest_dirs), set(cfg.mounts), cfg.limits.max_timeout)
+    # Grants count too, from the bot's database when there is one (validating never creates it).
+    holders = rbac.held(cfg, Database(cfg.db_path) if cfg.db_path.exists() else None)
+    skills, problems = load_all(list(paths) or list(cfg.manifest_dirs), set(cfg.mounts), cfg.limits.max_timeout, holders)
     warnings = [w for skill in skills.values() for w in skill.warnings]
     for problem in problems + warnings:
         click.echo(str(problem))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from bot import cron
 from bot.catalog import Catalog
-from bot.chat import rbac
+from bot.chat import approvals, rbac
 from bot.config import Config
 from bot.errors import ArgumentError
 from bot.flow import JobState, Reply
@@ -100,6 +100,16 @@ class Scheduler:
         except ArgumentError as exc:
             audit.record(self.db, entry.identity, entry.reply_to, "invalid_arguments", skill.name, detail=f"schedule {entry.name}: {exc}")
             return Fired(entry.name, due, None, time.time())
+        if skill.approval is not None:  # waits like a person's request, the schedule's identity the requester
+            with self.db.transaction():
+                job, replies = approvals.ask(self.cfg, self.db, skill, skill.approval, args, entry.identity, entry.reply_to)
+                for seq, reply in enumerate(replies):
+                    outbox.put(self.db, f"schedule:{entry.name}:{due:.0f}:{seq}", reply)
+                audit.record(
+                    self.db, entry.identity, entry.reply_to, "awaiting_approval", skill.name, job.id, f"{entry.name} due {when} UTC"
+                )
+            self.notify()
+            return Fired(entry.name, due, job.id, time.time())
         job = ledger.create(self.db, skill.name, args, entry.identity, entry.reply_to, state=JobState.QUEUED)
         self.enqueue(job.id, 0.0)
         audit.record(self.db, entry.identity, entry.reply_to, "scheduled", skill.name, job.id, f"{entry.name} due {when} UTC")

@@ -1,4 +1,4 @@
-"""The SQLite file that holds podbot's truth: the job ledger, the audit log and the outbox."""
+"""The SQLite file that holds podbot's truth: the job ledger, the audit log, the outbox, approvals."""
 
 from __future__ import annotations
 
@@ -55,7 +55,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     attempts INTEGER NOT NULL DEFAULT 0,
     next_try REAL,
     last_error TEXT,
-    gave_up REAL
+    gave_up REAL,
+    actions TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(sent, platform, conversation);
 CREATE TABLE IF NOT EXISTS grants (
@@ -81,13 +82,24 @@ CREATE TABLE IF NOT EXISTS pending (
     expires REAL NOT NULL,
     PRIMARY KEY (conversation, user)
 );
+CREATE TABLE IF NOT EXISTS approvals (
+    job_id INTEGER PRIMARY KEY,
+    roles TEXT NOT NULL,
+    self_approve INTEGER NOT NULL,
+    deadline REAL NOT NULL,
+    decided REAL,
+    decided_by TEXT,
+    approved INTEGER,
+    reason TEXT
+);
+CREATE INDEX IF NOT EXISTS approvals_open ON approvals(decided, deadline);
 """
 
 
 # Columns added after a table first shipped: a database made by an older podbot gets them at open.
 ADDED_COLUMNS = {
     "jobs": {"attempts": "INTEGER NOT NULL DEFAULT 0", "lease_until": "REAL", "worker": "TEXT", "parent": "INTEGER", "env": "TEXT"},
-    "outbox": {"attempts": "INTEGER NOT NULL DEFAULT 0", "next_try": "REAL", "last_error": "TEXT", "gave_up": "REAL"},
+    "outbox": {"attempts": "INTEGER NOT NULL DEFAULT 0", "next_try": "REAL", "last_error": "TEXT", "gave_up": "REAL", "actions": "TEXT"},
 }
 
 

@@ -20,7 +20,7 @@ _COLUMNS = (
     "id, skill, args, requester, conversation, thread, reply_to, state, created, started, finished, exit_code, output,"
     " attempts, lease_until, worker, parent, env"
 )
-RUNNING, QUEUED = JobState.RUNNING.value, JobState.QUEUED.value
+RUNNING, QUEUED, AWAITING = JobState.RUNNING.value, JobState.QUEUED.value, JobState.AWAITING_APPROVAL.value
 
 
 def _job(row: sqlite3.Row) -> Job:
@@ -154,8 +154,23 @@ def stale_queued(db: Database, older_than: float) -> list[int]:
 
 def cancel(db: Database, job_id: int) -> bool:
     cur = db.execute(
-        "UPDATE jobs SET state = ?, finished = ?, lease_until = NULL WHERE id = ? AND state IN (?, ?)",
-        (JobState.CANCELLED.value, time.time(), job_id, QUEUED, RUNNING),
+        "UPDATE jobs SET state = ?, finished = ?, lease_until = NULL WHERE id = ? AND state IN (?, ?, ?)",
+        (JobState.CANCELLED.value, time.time(), job_id, QUEUED, RUNNING, AWAITING),
+    )
+    return cur.rowcount == 1
+
+
+def approve(db: Database, job_id: int) -> bool:
+    """An awaiting job becomes queued (the caller enqueues it after commit); False if it is not awaiting any more."""
+    cur = db.execute("UPDATE jobs SET state = ? WHERE id = ? AND state = ?", (QUEUED, job_id, AWAITING))
+    return cur.rowcount == 1
+
+
+def deny(db: Database, job_id: int, reason: str) -> bool:
+    """An awaiting job ends denied, with the reason as its output; False if it is not awaiting any more."""
+    cur = db.execute(
+        "UPDATE jobs SET state = ?, finished = ?, output = ? WHERE id = ? AND state = ?",
+        (JobState.DENIED.value, time.time(), reason, job_id, AWAITING),
     )
     return cur.rowcount == 1
 

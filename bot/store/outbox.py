@@ -9,6 +9,7 @@ so a refused one holds back the later ones of its conversation only.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import sqlite3
@@ -17,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bot.errors import RetryLater, Undeliverable
-from bot.flow import Reply
+from bot.flow import Action, Reply
 from bot.store.database import Database
 
 log = logging.getLogger(__name__)
@@ -39,16 +40,22 @@ class Outgoing:
 
 def put(db: Database, key: str, reply: Reply) -> None:
     db.execute(
-        "INSERT OR IGNORE INTO outbox (key, conversation, platform, thread, text, code, job_id, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (key, reply.conversation, reply.platform, reply.thread, reply.text, reply.code, reply.job_id, time.time()),
+        "INSERT OR IGNORE INTO outbox (key, conversation, platform, thread, text, code, job_id, created, actions)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (key, reply.conversation, reply.platform, reply.thread, reply.text, reply.code, reply.job_id, time.time(), _actions(reply)),
     )
 
 
-_SELECT = "SELECT id, key, conversation, platform, thread, text, code, job_id, attempts, next_try, last_error, created FROM outbox"
+def _actions(reply: Reply) -> str | None:
+    return json.dumps([[a.label, a.command] for a in reply.actions]) if reply.actions else None
+
+
+_SELECT = "SELECT id, key, conversation, platform, thread, text, code, job_id, attempts, next_try, last_error, created, actions FROM outbox"
 
 
 def _pending(r: sqlite3.Row) -> Outgoing:
-    reply = Reply(r["conversation"], r["text"], r["code"], r["thread"], r["job_id"])
+    actions = tuple(Action(label, command) for label, command in json.loads(r["actions"] or "[]"))
+    reply = Reply(r["conversation"], r["text"], r["code"], r["thread"], r["job_id"], actions)
     return Outgoing(r["id"], r["key"], reply, r["attempts"], r["next_try"] or 0.0, r["last_error"] or "", r["created"])
 
 
