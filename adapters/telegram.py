@@ -10,20 +10,31 @@ message that asked and, in a forum topic, every part of it goes to that topic:
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import re
 from dataclasses import dataclass
 
-from telegram import BotCommand, LinkPreviewOptions, MessageEntity, ReplyParameters, Update
+from telegram import (
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    MessageEntity,
+    ReplyParameters,
+    Update,
+)
 from telegram import Message as TelegramMessage
 from telegram.constants import ChatAction, ChatType, ParseMode
 from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter
-from telegram.ext import Application, ApplicationBuilder, CommandHandler, ContextTypes, MessageHandler, filters
+from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
 from adapters import credentials, format
 from adapters.base import AuthError, NetworkAdapter
-from bot.flow import Message, Reply
+from bot.flow import Message, Reply, action_command
 from bot.store.outbox import RetryLater, Undeliverable
+
+log = logging.getLogger(__name__)
 
 # Opt in to PTB's coming default (time periods as timedelta); otherwise PTB warns on every flood-control answer.
 os.environ.setdefault("PTB_TIMEDELTA", "true")
@@ -64,6 +75,7 @@ class TelegramAdapter(NetworkAdapter):
         self._commands = CommandHandler(self._command_names(), self._on_command, filters=filters.UpdateType.MESSAGE)
         app.add_handler(self._commands)
         app.add_handler(MessageHandler(filters.TEXT & filters.UpdateType.MESSAGE, self._on_text))
+        app.add_handler(CallbackQueryHandler(self._on_button))
         try:
             await app.initialize()  # getMe: the token check
         except InvalidToken:
@@ -138,6 +150,31 @@ class TelegramAdapter(NetworkAdapter):
             text = re.sub(re.escape(mention), " ", message.text, flags=re.IGNORECASE)
             self._deliver(update, " ".join(text.split()))
 
+    async def _on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """An inline keyboard button (callback_query): its data is the command it says, as whoever pressed it."""
+        query = update.callback_query
+        if query is None:
+            return
+        command = action_command(query.data)
+        if command is None or query.message is None:
+            log.warning("telegram: ignored a button press with an unknown payload %r", str(query.data)[:80])
+        await query.answer()  # whatever it carried: the client stops its spinner
+        if command is None or query.message is None:
+            return
+        chat, user = query.message.chat, query.from_user
+        self.deliver(
+            Message(
+                platform=self.platform,
+                conversation=f"telegram:{chat.id}",
+                user=f"telegram:{user.id}",
+                text=command,
+                user_name=user.full_name or user.username or "",
+                thread=str(query.message.message_id),
+                is_direct=chat.type == ChatType.PRIVATE,
+                message_id=f"button:{query.id}",
+            )
+        )
+
     def _deliver(self, update: Update, text: str) -> None:
         message, chat, user = update.effective_message, update.effective_chat, update.effective_user
         if message is None or chat is None or user is None:
@@ -163,6 +200,7 @@ class TelegramAdapter(NetworkAdapter):
         asked, topic = _asked_and_topic(reply.thread)
         # Only the first part quotes the question; the topic holds every part, or the rest would land in General.
         quote = ReplyParameters(asked, allow_sending_without_reply=True) if index == 0 and asked is not None else None
+        buttons = [InlineKeyboardButton(a.label, callback_data=a.command) for a in reply.actions] if index == 0 else []
         try:
             await self._app.bot.send_message(
                 _chat_id(reply),
@@ -171,6 +209,7 @@ class TelegramAdapter(NetworkAdapter):
                 parse_mode=ParseMode.HTML,
                 reply_parameters=quote,
                 link_preview_options=LinkPreviewOptions(is_disabled=True),
+                reply_markup=InlineKeyboardMarkup([buttons]) if buttons else None,
             )
         except RetryAfter as exc:
             raise RetryLater(_seconds(exc), "Telegram flood control") from exc

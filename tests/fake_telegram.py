@@ -1,13 +1,15 @@
 """A fake Telegram Bot API: enough for python-telegram-bot to log in, long-poll updates, register commands and send messages.
 
-Tests push updates with `message()`; what the bot sends is recorded as
-("send", {chat_id, text, reply_to, parse_mode, topic}) and ("action", {chat_id, action, topic}),
-`topic` being the forum topic (message_thread_id) it went to, or None.
+Tests push updates with `message()` and `button()` (an inline keyboard press); what the bot sends is recorded as
+("send", {chat_id, text, reply_to, parse_mode, topic, buttons}), ("action", {chat_id, action, topic}) and
+("answer", {id}) (answerCallbackQuery), `topic` being the forum topic (message_thread_id) it went to, or None,
+`buttons` the inline keyboard's [text, callback_data] pairs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
@@ -88,12 +90,27 @@ class FakeTelegram(FakeServer):
             return _envelope_error(self.refuse_status, "Internal Server Error")
         chat_id = int(data["chat_id"])
         reply_to = (data.get("reply_parameters") or {}).get("message_id")
+        markup = data.get("reply_markup")
+        keyboard = (json.loads(markup) if isinstance(markup, str) else markup or {}).get("inline_keyboard", [])
+        buttons = [[b["text"], b["callback_data"]] for row in keyboard for b in row]
         sent = {"chat_id": chat_id, "text": data["text"], "reply_to": reply_to, "parse_mode": data.get("parse_mode"), "topic": _topic(data)}
-        self.record("send", sent)
+        self.record("send", {**sent, "buttons": buttons})
         sent = {"message_id": next(self._message_ids), "date": int(time.time()), "chat": _chat(chat_id), "from": BOT, "text": data["text"]}
         return _ok(sent)
 
+    async def api_answercallbackquery(self, data: dict) -> web.Response:
+        self.record("answer", {"id": data["callback_query_id"]})
+        return _ok(True)
+
     # --- what a test says ---
+
+    def button(self, chat_id: int, user_id: int, data: str, message_id: int = 1) -> str:
+        """`user_id` presses a button carrying `data` under the bot's message `message_id`; returns the query id."""
+        query_id = f"q{next(self._message_ids)}"
+        message = {"message_id": message_id, "date": int(time.time()), "chat": _chat(chat_id), "from": BOT, "text": "…"}
+        query = {"id": query_id, "from": {"id": user_id, "is_bot": False, "first_name": f"User{user_id}"}, "chat_instance": "1"}
+        self._push({**query, "message": message, "data": data}, "callback_query")
+        return query_id
 
     def message(
         self, chat_id: int, user_id: int, text: str, chat_type: str = "private", reply_to_bot: bool = False, topic: int | None = None
@@ -120,14 +137,17 @@ class FakeTelegram(FakeServer):
                 "text": "…",
             }
 
+        self._push(message, "message")
+        return message_id
+
+    def _push(self, item: dict, kind: str) -> None:
         async def push() -> None:
             assert self._new_update is not None
             async with self._new_update:
-                self.updates.append({"update_id": len(self.updates) + 1, "message": message})
+                self.updates.append({"update_id": len(self.updates) + 1, kind: item})
                 self._new_update.notify_all()
 
         self.call(push())
-        return message_id
 
     def sent(self, chat_id: int) -> list[dict]:
         return self.recorded("send", lambda d: d["chat_id"] == chat_id)

@@ -166,7 +166,7 @@ def test_cancel_ends_the_run_and_the_job_gets_no_result(fake_running) -> None:
     wait(lambda: any(e.event == "superseded" and e.job_id == ack.job_id for e in audit.latest(bot.db, 50)), "the run to end")
     assert f"exit={KILLED}" in next(e.detail for e in audit.latest(bot.db, 50) if e.event == "superseded" and e.job_id == ack.job_id)
     [again] = say(bot, "ada", f"/cancel {ack.job_id}")
-    assert again.text == f"job {ack.job_id} is cancelled; only queued or running jobs can be cancelled."
+    assert again.text == f"job {ack.job_id} is cancelled; only jobs that have not ended can be cancelled."
     [refused] = say(bot, "olga", f"/cancel {ack.job_id}")
     assert refused.text == "/cancel is for admins (admin); you have operator, user."
     say(bot, "ada", f"/cancel {other.job_id}")

@@ -115,11 +115,7 @@ def _cancel(s: Services, msg: Message, roles: frozenset[str], rest: str) -> Deci
     job_id = number(rest, 1, MAX_JOB_ID, "/cancel ID")
     if not ledger.cancel(s.db, job_id):
         job = ledger.get(s.db, job_id)
-        why = (
-            f"job {job_id} is {job.state.value}; only awaiting, queued or running jobs can be cancelled."
-            if job
-            else f"There is no job {job_id}."
-        )
+        why = f"job {job_id} is {job.state.value}; only jobs that have not ended can be cancelled." if job else f"There is no job {job_id}."
         return say(msg, "command", why)
     removed = s.stop_job(job_id)
     text = f"job {job_id} cancelled" + (" and its container stopped." if removed else ".")
