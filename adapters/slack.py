@@ -26,7 +26,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters import credentials, format
 from adapters.base import AuthError, NetworkAdapter, settings_from
-from bot.flow import Message, Reply
+from bot.flow import Action, Message, Reply, action_command
 from bot.store.outbox import RetryLater, Undeliverable
 
 log = logging.getLogger(__name__)
@@ -117,6 +117,7 @@ class SlackAdapter(NetworkAdapter):
         app.event("app_mention")(self._on_mention)
         app.event("message")(self._on_message)
         app.command(s.command)(self._on_command)
+        app.action(re.compile(".*"))(self._on_button)  # every block_actions press, so a strange one is logged, not left unanswered
         if s.mode == "http":
             await self._serve_http(app, f"{auth['user']} in {auth['team']} (http on {s.http_listen}:{s.http_port}{s.http_path})")
         else:
@@ -197,6 +198,29 @@ class SlackAdapter(NetworkAdapter):
         )
         self.deliver(self._named(message, command["user_id"]))
 
+    async def _on_button(self, ack: AsyncAck, body: dict, action: dict) -> None:
+        """A Block Kit button (block_actions): its value is the command it says, as whoever pressed it."""
+        command = action_command(action.get("value"))
+        user, channel = body.get("user") or {}, body.get("channel") or {}
+        team = user.get("team_id") or (body.get("team") or {}).get("id")
+        known = all(isinstance(v, str) for v in (user.get("id"), channel.get("id"), team))
+        if command is None or not known:
+            log.warning("slack: ignored a button press with an unknown payload %r", str(action.get("value"))[:80])
+        await ack()  # whatever it carried: Slack wants an answer within 3 s
+        if command is None or not known:
+            return
+        posted = body.get("message") or {}
+        message = Message(
+            platform=self.platform,
+            conversation=f"slack:{channel['id']}",
+            user=f"slack:{team}:{user['id']}",
+            text=command,
+            thread=posted.get("thread_ts") or posted.get("ts"),
+            is_direct=channel["id"].startswith("D"),
+            message_id=f"button:{body.get('trigger_id') or action.get('action_ts')}",
+        )
+        self.deliver(self._named(message, user["id"]))
+
     def _command_text(self, text: str) -> str:
         """`/podbot jobs all` -> `/jobs all`, `/podbot say hi` -> `/say hi`, `/podbot df /` -> `df /`, `/podbot` -> `/help`."""
         assert self.bot is not None
@@ -230,9 +254,10 @@ class SlackAdapter(NetworkAdapter):
     async def post(self, reply: Reply, text: str, index: int) -> None:
         assert self._client is not None
         hook = self._hooks.get(reply.thread or "")
+        blocks = _blocks(text, reply.actions) if index == 0 and reply.actions else None
         if hook is not None and hook.usable():
             hook.uses += 1
-            response = await AsyncWebhookClient(hook.url).send(text=text, response_type="in_channel")
+            response = await AsyncWebhookClient(hook.url).send(text=text, blocks=blocks, response_type="in_channel")
             if response.status_code == 429:
                 raise RetryLater(_retry_after(response.headers), "Slack rate limit")
             if response.status_code != 200:
@@ -241,7 +266,7 @@ class SlackAdapter(NetworkAdapter):
         thread = reply.thread if reply.thread and not reply.thread.startswith("cmd:") else None
         try:
             await self._client.chat_postMessage(
-                channel=_channel(reply), text=text, thread_ts=thread, mrkdwn=True, unfurl_links=False, unfurl_media=False
+                channel=_channel(reply), text=text, blocks=blocks, thread_ts=thread, mrkdwn=True, unfurl_links=False, unfurl_media=False
             )
         except SlackApiError as exc:
             if exc.response.status_code == 429:
@@ -259,6 +284,15 @@ class SlackAdapter(NetworkAdapter):
         if self._client is not None and reply.job_id in self._reacted:
             self._reacted.discard(reply.job_id)
             await self._client.reactions_remove(channel=_channel(reply), timestamp=reply.thread, name=RUNNING_REACTION)
+
+
+def _blocks(text: str, actions: tuple[Action, ...]) -> list[dict]:
+    """The text as a section, and the reply's actions as buttons under it (`text` stays the notification's fallback)."""
+    buttons = [
+        {"type": "button", "text": {"type": "plain_text", "text": a.label}, "action_id": f"podbot_{i}", "value": a.command}
+        for i, a in enumerate(actions)
+    ]
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}, {"type": "actions", "elements": buttons}]
 
 
 def _channel(reply: Reply) -> str:

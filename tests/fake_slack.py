@@ -1,8 +1,9 @@
 """A fake Slack: enough Web API and Socket Mode for slack-bolt to connect, get events and slash commands, and post.
 
-Tests push events with `event()` / `slash_command()` (over the Socket Mode
+Tests push events with `event()` / `slash_command()` / `press()` (a Block Kit button; over the Socket Mode
 websocket) or `post_signed()` (HTTP mode, signed like Slack signs). Recorded:
-("post", {channel, text, thread_ts}), ("respond", {trigger, text}), ("reaction", {op, channel, ts, name}), ("ack", envelope),
+("post", {channel, text, thread_ts, buttons}) (buttons: [text, value] pairs of its actions blocks),
+("respond", {trigger, text}), ("reaction", {op, channel, ts, name}), ("ack", envelope),
 ("users.info", {user}). users.info fails (user_not_found) for the users in `nameless`.
 """
 
@@ -85,7 +86,10 @@ class FakeSlack(FakeServer):
 
     def api_chat_postMessage(self, data: dict) -> dict:
         ts = f"{int(time.time())}.{next(self._ts):06d}"
-        self.record("post", {"channel": data["channel"], "text": data["text"], "thread_ts": data.get("thread_ts")})
+        blocks = data.get("blocks") or []
+        blocks = json.loads(blocks) if isinstance(blocks, str) else blocks
+        buttons = [[e["text"]["text"], e["value"]] for b in blocks if b["type"] == "actions" for e in b["elements"]]
+        self.record("post", {"channel": data["channel"], "text": data["text"], "thread_ts": data.get("thread_ts"), "buttons": buttons})
         return {"channel": data["channel"], "ts": ts, "message": {"text": data["text"], "user": BOT_USER, "ts": ts}}
 
     def api_reactions_add(self, data: dict) -> dict:
@@ -177,6 +181,24 @@ class FakeSlack(FakeServer):
             "response_url": f"{self.url}/respond/{trigger}",
             "trigger_id": trigger,
         }
+
+    def press(self, channel: str, user: str, value: object, message_ts: str = "1.000001", action_id: str = "podbot_0") -> str:
+        """`user` presses a button carrying `value` under the bot's message `message_ts`; returns the envelope id once acked."""
+        payload = {
+            "type": "block_actions",
+            "user": {"id": user, "username": user.lower(), "team_id": TEAM},
+            "api_app_id": "A0PODBOT",
+            "token": "unused",
+            "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": False},
+            "trigger_id": uuid.uuid4().hex,
+            "team": {"id": TEAM, "domain": "acme"},
+            "channel": {"id": channel, "name": "ops"},
+            "message": {"type": "message", "user": BOT_USER, "ts": message_ts, "text": "…"},
+            "actions": [{"action_id": action_id, "block_id": "b1", "type": "button", "value": value, "action_ts": str(time.time())}],
+        }
+        envelope_id = self._envelope("interactive", payload)
+        self.wait_for("ack", lambda d: d.get("envelope_id") == envelope_id)
+        return envelope_id
 
     def slash_command(self, channel: str, user: str, text: str) -> str:
         """`user` types `/podbot text`; returns the command's trigger id."""

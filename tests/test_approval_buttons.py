@@ -10,22 +10,13 @@ import logging
 import re
 from pathlib import Path
 
-import pytest
-
 from bot.flow import JobState
 from bot.store import ledger
 from tests.conftest import add_manifest, platform_session
 from tests.fake_runner import FakeRunner
+from tests.fake_slack import TEAM, FakeSlack
 from tests.fake_telegram import FakeTelegram
 from tests.test_approvals import RISKY
-
-pytestmark = pytest.mark.usefixtures("quiet_proxies")
-
-
-@pytest.fixture
-def quiet_proxies(monkeypatch) -> None:
-    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)
 
 
 def awaiting_job(text: str) -> int:
@@ -57,5 +48,31 @@ def test_telegram_inline_keyboard(tmp_path: Path, caplog) -> None:
             fake.wait_for("send", lambda d: d["chat_id"] == group and d["text"] == f"job {job_id} approved; queued: risky")
             fake.wait_for("send", lambda d: d["chat_id"] == group and d["text"].startswith(f"job {job_id} risky done in "))
             assert ledger.get(bot.db, job_id).state == JobState.SUCCEEDED
+    finally:
+        fake.stop()
+
+
+def test_slack_block_kit_buttons(tmp_path: Path, caplog) -> None:
+    bot_token, app_token, admin, operator, channel = "xoxb-1-test-bot-token", "xapp-1-test-app-token", "U0ADMIN", "U0OPER", "C0OPS"
+    add_manifest(tmp_path, RISKY)
+    fake = FakeSlack(bot_token, app_token).start()
+    roles = {"admin": [f"slack:{TEAM}:{admin}"], "operator": [f"slack:{TEAM}:{operator}"]}
+    environ = {"SLACK_BOT_TOKEN": bot_token, "SLACK_APP_TOKEN": app_token}
+    try:
+        with platform_session(tmp_path, roles, {"slack": {"api_base_url": fake.api_url}}, environ, FakeRunner()) as (bot, _):
+            asked = fake.send_event(fake.message(channel, operator, "<@U0PODBOT> /risky"))
+            [notice] = fake.wait_for("post", lambda d: d["channel"] == channel and "awaits approval" in d["text"])
+            job_id = awaiting_job(notice["text"])
+            assert notice["buttons"] == [["Approve", f"/approve {job_id}"], ["Deny", f"/deny {job_id}"]]
+            with caplog.at_level(logging.WARNING, logger="adapters.slack"):
+                fake.press(channel, admin, "/grant slack:T0ACME:U0OPER admin")
+                fake.press(channel, admin, {"not": "a string"})
+            assert caplog.text.count("slack: ignored a button press with an unknown payload") == 2
+            fake.press(channel, admin, f"/deny {job_id}", message_ts=asked["ts"])
+            [denied] = fake.wait_for("post", lambda d: d["text"] == f"job {job_id} denied: risky")
+            assert denied["thread_ts"] == asked["ts"]
+            job = ledger.get(bot.db, job_id)
+            assert (job.state, job.output) == (JobState.DENIED, f"denied by slack:{TEAM}:{admin}")
+            assert bot.runner.runs == []
     finally:
         fake.stop()
