@@ -29,7 +29,7 @@ from discord.gateway import DiscordWebSocket
 
 from adapters import credentials, format
 from adapters.base import AuthError, NetworkAdapter, settings_from
-from bot.flow import Message, Reply
+from bot.flow import Action, Message, Reply, action_command
 from bot.skill import Skill
 from bot.store.outbox import RetryLater, Undeliverable
 
@@ -95,6 +95,7 @@ class DiscordAdapter(NetworkAdapter):
         for command in self._commands():
             tree.add_command(command)
         client.event(self.on_message)
+        client.event(self.on_interaction)
 
         @client.event
         async def on_ready() -> None:
@@ -234,6 +235,35 @@ class DiscordAdapter(NetworkAdapter):
             )
         )
 
+    # --- buttons ---
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """A button (component interaction): its custom_id is the command it says, as whoever pressed it."""
+        if interaction.type != discord.InteractionType.component:
+            return  # slash commands are the command tree's
+        custom_id = (interaction.data or {}).get("custom_id")
+        command = action_command(custom_id)
+        if command is None:
+            log.warning("discord: ignored a button press with an unknown payload %r", str(custom_id)[:80])
+        try:
+            await interaction.response.defer()  # whatever it carried: the client stops waiting
+        except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
+            log.warning("discord: a button press could not be acknowledged (%s: %s); it still counts", type(exc).__name__, exc)
+        if command is None or interaction.channel_id is None:
+            return
+        self.deliver(
+            Message(
+                platform=self.platform,
+                conversation=f"discord:{interaction.channel_id}",
+                user=f"discord:{interaction.user.id}",
+                text=command,
+                user_name=interaction.user.display_name,
+                thread=str(interaction.message.id) if interaction.message else None,
+                is_direct=interaction.guild_id is None,
+                message_id=f"button:{interaction.id}",
+            )
+        )
+
     # --- outbound ---
 
     async def post(self, reply: Reply, text: str, index: int) -> None:
@@ -245,11 +275,14 @@ class DiscordAdapter(NetworkAdapter):
                 await interaction.followup.send(text, allowed_mentions=NO_PINGS)
                 return
             channel = self._client.get_partial_messageable(_channel_id(reply))
+            buttons = _buttons(reply.actions) if index == 0 and reply.actions else discord.utils.MISSING
             if index == 0 and thread.isdigit():
                 reference = discord.MessageReference(message_id=int(thread), channel_id=_channel_id(reply), fail_if_not_exists=False)
-                await channel.send(text, allowed_mentions=NO_PINGS, reference=reference)
+                await channel.send(text, allowed_mentions=NO_PINGS, reference=reference, view=buttons)
             else:
-                await channel.send(text, allowed_mentions=NO_PINGS)
+                await channel.send(text, allowed_mentions=NO_PINGS, view=buttons)
+            if buttons:
+                buttons.stop()  # presses come to on_interaction, never to this view: discord.py need not keep it
         except discord.RateLimited as exc:
             raise RetryLater(exc.retry_after, "Discord rate limit") from exc
         except (discord.Forbidden, discord.NotFound) as exc:  # no access to the channel, or it is gone
@@ -262,6 +295,14 @@ class DiscordAdapter(NetworkAdapter):
     async def job_running(self, reply: Reply) -> None:
         assert self._client is not None
         await self._client.get_partial_messageable(_channel_id(reply)).typing()
+
+
+def _buttons(actions: tuple[Action, ...]) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    for action in actions:
+        style = discord.ButtonStyle.danger if action.command.startswith("/deny") else discord.ButtonStyle.success
+        view.add_item(discord.ui.Button(label=action.label, custom_id=action.command, style=style))
+    return view
 
 
 def _channel_id(reply: Reply) -> int:

@@ -4,7 +4,7 @@ Facts discord.py depends on: JSON responses must say `Content-Type:
 application/json` exactly; a 429 without a `Via` header counts as a Cloudflare
 ban; gateway frames are text (only binary frames are decompressed); on_ready
 comes `guild_ready_timeout` (2 s) after the last GUILD_CREATE.
-Recorded: ("message", {channel_id, content, reference}), ("callback", {id, type}),
+Recorded: ("message", {channel_id, content, reference, buttons}) (buttons: [label, custom_id] pairs), ("callback", {id, type}),
 ("followup", {token, content}), ("typing", {channel_id}), ("commands", {list}).
 `slash(..., expired=True)` sends an interaction whose callback answers 404 Unknown interaction (10062),
 as Discord does when the 3 s to acknowledge it have passed.
@@ -91,10 +91,9 @@ class FakeDiscord(FakeServer):
             body = await request.json()
             channel = int(request.match_info["channel"])
             reference = (body.get("message_reference") or {}).get("message_id")
-            self.record(
-                "message",
-                {"channel_id": channel, "content": body["content"], "reference": reference, "mentions": body.get("allowed_mentions")},
-            )
+            buttons = [[c["label"], c["custom_id"]] for row in body.get("components") or [] for c in row["components"]]
+            sent = {"channel_id": channel, "content": body["content"], "reference": reference, "mentions": body.get("allowed_mentions")}
+            self.record("message", {**sent, "buttons": buttons})
             return _json(self._message(channel, BOT, body["content"]))
 
         @api.post("/api/v10/channels/{channel}/typing")
@@ -197,6 +196,20 @@ class FakeDiscord(FakeServer):
             message["member"] = {"roles": [], "joined_at": message["timestamp"], "deaf": False, "mute": False, "nick": None, "flags": 0}
         self.dispatch("MESSAGE_CREATE", message)
         return int(message["id"])
+
+    def press(self, channel: int, user_id: int, custom_id: object) -> str:
+        """`user_id` presses a button carrying `custom_id` under a bot message in the guild channel; returns the interaction id."""
+        interaction_id = str(self._snowflake())
+        pressed = self._message(channel, BOT, "…", components=[])
+        interaction: dict[str, Any] = {"id": interaction_id, "application_id": str(APP), "type": 3, "token": f"itoken-{interaction_id}"}
+        interaction |= {"data": {"custom_id": custom_id, "component_type": 2}, "message": pressed, "version": 1}
+        interaction |= {"channel_id": str(channel), "app_permissions": "0", "locale": "en-US", "entitlements": []}
+        interaction |= {"guild_id": str(GUILD), "guild_locale": "en-US", "channel": {"id": str(channel), "type": 0, "guild_id": str(GUILD)}}
+        interaction |= {"attachment_size_limit": 8 << 20}
+        interaction["member"] = {"user": user(user_id), "roles": [], "joined_at": "2024-01-01T00:00:00+00:00", "deaf": False}
+        interaction["member"] |= {"mute": False, "permissions": "0", "flags": 0}
+        self.dispatch("INTERACTION_CREATE", interaction)
+        return interaction_id
 
     def slash(self, channel: int, user_id: int, name: str, expired: bool = False, **options: Any) -> str:
         """`user_id` runs `/name` with `options`; returns the interaction token (follow-ups carry it)."""

@@ -13,6 +13,7 @@ from pathlib import Path
 from bot.flow import JobState
 from bot.store import ledger
 from tests.conftest import add_manifest, platform_session
+from tests.fake_discord import CHANNEL, FakeDiscord
 from tests.fake_runner import FakeRunner
 from tests.fake_slack import TEAM, FakeSlack
 from tests.fake_telegram import FakeTelegram
@@ -74,5 +75,30 @@ def test_slack_block_kit_buttons(tmp_path: Path, caplog) -> None:
             job = ledger.get(bot.db, job_id)
             assert (job.state, job.output) == (JobState.DENIED, f"denied by slack:{TEAM}:{admin}")
             assert bot.runner.runs == []
+    finally:
+        fake.stop()
+
+
+def test_discord_component_buttons(tmp_path: Path, caplog) -> None:
+    token, admin, operator = "discord-test-token", 900, 111
+    add_manifest(tmp_path, RISKY)
+    fake = FakeDiscord(token).start()
+    platforms = {"discord": {"api_base_url": fake.api_url, "gateway_url": fake.gateway_url}}
+    roles = {"admin": [f"discord:{admin}"], "operator": [f"discord:{operator}"]}
+    try:
+        with platform_session(tmp_path, roles, platforms, {"DISCORD_BOT_TOKEN": token}, FakeRunner()) as (bot, _):
+            fake.message(CHANNEL, operator, "/risky", mention=True)
+            [notice] = fake.wait_for("message", lambda d: "awaits approval" in d["content"])
+            job_id = awaiting_job(notice["content"])
+            assert notice["buttons"] == [["Approve", f"/approve {job_id}"], ["Deny", f"/deny {job_id}"]]
+            with caplog.at_level(logging.WARNING, logger="adapters.discord"):
+                forged = fake.press(CHANNEL, admin, "/approve 1; rm -rf /")
+                fake.wait_for("callback", lambda d: d["id"] == forged)
+            assert "discord: ignored a button press with an unknown payload '/approve 1; rm -rf /'" in caplog.text
+            pressed = fake.press(CHANNEL, admin, f"/approve {job_id}")
+            assert fake.wait_for("callback", lambda d: d["id"] == pressed)[0]["type"] == 6  # deferred update: no new message
+            fake.wait_for("message", lambda d: d["content"] == f"job {job_id} approved; queued: risky")
+            fake.wait_for("message", lambda d: d["content"].startswith(f"job {job_id} risky done in "))
+            assert ledger.get(bot.db, job_id).state == JobState.SUCCEEDED
     finally:
         fake.stop()
