@@ -241,7 +241,8 @@ class DiscordAdapter(NetworkAdapter):
         """A button (component interaction): its custom_id is the command it says, as whoever pressed it."""
         if interaction.type != discord.InteractionType.component:
             return  # slash commands are the command tree's
-        custom_id = (interaction.data or {}).get("custom_id")
+        data: dict[str, Any] = dict(interaction.data or {})  # a union of typed dicts; only a component's has custom_id
+        custom_id = data.get("custom_id")
         command = action_command(custom_id)
         if command is None:
             log.warning("discord: ignored a button press with an unknown payload %r", str(custom_id)[:80])
