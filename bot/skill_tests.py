@@ -28,7 +28,8 @@ from bot.store import audit, grants, ledger
 
 # Decisions after which a job runs (confirm_requested: once confirmed). Workers audit
 # a job too (started, finished…), but only after one of these queued it.
-WILL_RUN = ("enqueued", "cached", "confirm_requested")
+WILL_RUN = ("enqueued", "cached", "confirm_requested", "awaiting_approval")
+APPROVER = "console:test-approver"  # approves runs of skills with `approval:`, holding the first approving role
 RESULT_MARGIN = 60.0  # seconds beyond a skill's own time limits for queueing and container start-up
 GRANTOR = "podbot:test"
 
@@ -138,6 +139,9 @@ def _run_case(bot: Bot, inbox: _Inbox, case: SkillTest, conversation: str) -> st
         expected = {name: prop["default"] for name, prop in skill.properties.items() if "default" in prop} | case.args
         if job.args != expected:
             return f"arguments {json.dumps(job.args)}, expected {json.dumps(expected)}"
+    if decision.event == "awaiting_approval" and skill.approval is not None:
+        grants.grant(bot.db, APPROVER, min(skill.approval.roles), GRANTOR)
+        replies += bot.receive(Message(platform="console", conversation=conversation, user=APPROVER, text=f"/approve {job.id}"))
     limit = (skill.timeout + skill.retry_delay) * (skill.retries + 1) + RESULT_MARGIN
     acks = {r.text for r in replies}
     if not inbox.wait_for(lambda r: r.job_id == job.id and r.text not in acks, limit):

@@ -11,6 +11,7 @@ import re
 import time
 from pathlib import Path
 
+from bot import config, skill_tests
 from bot.flow import JobState
 from bot.store import audit, ledger
 from tests.conftest import add_manifest, cli, probe_like, say, write_config
@@ -148,3 +149,11 @@ def test_approval_survives_restarts_and_runs_in_podman(podman_ready, tmp_path: P
     assert "job 1 risky approved by console:ada; queued." in told.stdout
     assert re.search(r"job 1 risky done in [0-9.]+ s\nrisky ran\n", told.stdout), told.stdout  # from a real container
     assert "job 2 hasty denied: nobody approved it in time." in told.stdout
+
+
+def test_manifest_tests_approve_as_a_test_approver(podman_ready, tmp_path: Path, log_dir: Path) -> None:
+    config_path = write_config(tmp_path, log_dir)
+    add_manifest(tmp_path, {**RISKY, "tests": [{"say": "/risky", "skill": "risky", "output": "^risky ran"}]})
+    file = tmp_path / "extra-manifests" / "risky.yaml"
+    [result] = skill_tests.run(config.load(str(config_path), environ={}), [file])
+    assert result.passed, result.why
