@@ -271,12 +271,14 @@ class DiscordAdapter(NetworkAdapter):
         assert self._client is not None
         thread = reply.thread or ""
         interaction = self._interactions.get(thread.removeprefix("interaction:")) if thread.startswith("interaction:") else None
+        buttons = _buttons(reply.actions) if index == 0 and reply.actions else discord.utils.MISSING
         try:
             if interaction is not None and not interaction.is_expired():
-                await interaction.followup.send(text, allowed_mentions=NO_PINGS)
+                await interaction.followup.send(text, allowed_mentions=NO_PINGS, view=buttons)
+                if buttons:
+                    buttons.stop()
                 return
             channel = self._client.get_partial_messageable(_channel_id(reply))
-            buttons = _buttons(reply.actions) if index == 0 and reply.actions else discord.utils.MISSING
             if index == 0 and thread.isdigit():
                 reference = discord.MessageReference(message_id=int(thread), channel_id=_channel_id(reply), fail_if_not_exists=False)
                 await channel.send(text, allowed_mentions=NO_PINGS, reference=reference, view=buttons)

@@ -5,7 +5,7 @@ application/json` exactly; a 429 without a `Via` header counts as a Cloudflare
 ban; gateway frames are text (only binary frames are decompressed); on_ready
 comes `guild_ready_timeout` (2 s) after the last GUILD_CREATE.
 Recorded: ("message", {channel_id, content, reference, buttons}) (buttons: [label, custom_id] pairs), ("callback", {id, type}),
-("followup", {token, content}), ("typing", {channel_id}), ("commands", {list}).
+("followup", {token, content, buttons}), ("typing", {channel_id}), ("commands", {list}).
 `slash(..., expired=True)` sends an interaction whose callback answers 404 Unknown interaction (10062),
 as Discord does when the 3 s to acknowledge it have passed.
 """
@@ -115,9 +115,9 @@ class FakeDiscord(FakeServer):
             if refused := self._refusal():
                 return refused
             body = await request.json()
-            self.record(
-                "followup", {"token": request.match_info["token"], "content": body["content"], "mentions": body.get("allowed_mentions")}
-            )
+            buttons = [[c["label"], c["custom_id"]] for row in body.get("components") or [] for c in row["components"]]
+            sent = {"token": request.match_info["token"], "content": body["content"], "mentions": body.get("allowed_mentions")}
+            self.record("followup", {**sent, "buttons": buttons})
             return _json(self._message(CHANNEL, BOT, body["content"]))
 
         app.add_routes(api)

@@ -100,5 +100,11 @@ def test_discord_component_buttons(tmp_path: Path, caplog) -> None:
             fake.wait_for("message", lambda d: d["content"] == f"job {job_id} approved; queued: risky")
             fake.wait_for("message", lambda d: d["content"].startswith(f"job {job_id} risky done in "))
             assert ledger.get(bot.db, job_id).state == JobState.SUCCEEDED
+            token = fake.slash(CHANNEL, operator, "risky")  # a slash command's notice is a follow-up, buttons and all
+            [followup] = fake.wait_for("followup", lambda d: d["token"] == token and "awaits approval" in d["content"])
+            second = awaiting_job(followup["content"])
+            assert followup["buttons"] == [["Approve", f"/approve {second}"], ["Deny", f"/deny {second}"]]
+            fake.press(CHANNEL, admin, f"/deny {second}")
+            fake.wait_for("message", lambda d: d["content"] == f"job {second} denied: risky")
     finally:
         fake.stop()

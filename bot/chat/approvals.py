@@ -44,7 +44,7 @@ def ask(
     buttons = (Action("Approve", f"/approve {job.id}"), Action("Deny", f"/deny {job.id}"))
     how = f"/approve {job.id} or /deny {job.id} [reason]"
     what = request(skill.name, args)
-    told = [rule.notify] if rule.notify else [conversation, cfg.alert_conversation]
+    told = [cfg.alert_conversation if rule.notify == "alerts" else rule.notify] if rule.notify else [conversation, cfg.alert_conversation]
     here = conversation in told
     text = f"job {job.id} awaits approval by {_who(rule.roles)} until {_clock(deadline)}: {what}"
     replies = [Reply(conversation, text + (f" — {how}" if here else ""), None, thread, job.id, buttons if here else ())]
