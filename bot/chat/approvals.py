@@ -34,9 +34,16 @@ def _who(roles: frozenset[str]) -> str:
 
 
 def ask(
-    cfg: Config, db: Database, skill: Skill, rule: ApprovalRule, args: dict[str, Any], requester: str, conversation: str,
-    thread: str | None = None, reply_to: str | None = None,
-) -> tuple[Job, tuple[Reply, ...]]:  # fmt: skip
+    cfg: Config,
+    db: Database,
+    skill: Skill,
+    rule: ApprovalRule,
+    args: dict[str, Any],
+    requester: str,
+    conversation: str,
+    thread: str | None = None,
+    reply_to: str | None = None,
+) -> tuple[Job, tuple[Reply, ...]]:
     """The job, awaiting approval, and what to say: the requester's answer, and the approvers' notices (with buttons)."""
     job = ledger.create(db, skill.name, args, requester, conversation, thread, reply_to, state=JobState.AWAITING_APPROVAL)
     deadline = time.time() + (rule.timeout or cfg.approval_timeout)

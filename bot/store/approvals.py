@@ -43,11 +43,16 @@ def get(db: Database, job_id: int) -> Approval | None:
     ).fetchone()
     if row is None:
         return None
-    approved = None if row["approved"] is None else bool(row["approved"])
     return Approval(
-        row["job_id"], frozenset(json.loads(row["roles"])), bool(row["self_approve"]), row["deadline"],
-        row["decided"], row["decided_by"], approved, row["reason"] or "",
-    )  # fmt: skip
+        job_id=row["job_id"],
+        roles=frozenset(json.loads(row["roles"])),
+        self_approve=bool(row["self_approve"]),
+        deadline=row["deadline"],
+        decided=row["decided"],
+        decided_by=row["decided_by"],
+        approved=None if row["approved"] is None else bool(row["approved"]),
+        reason=row["reason"] or "",
+    )
 
 
 def decide(db: Database, job_id: int, by: str, approved: bool, reason: str = "") -> bool:
