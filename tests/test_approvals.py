@@ -13,7 +13,8 @@ from pathlib import Path
 
 from bot import config, skill_tests
 from bot.flow import JobState
-from bot.store import audit, ledger
+from bot.store import audit, ledger, outbox
+from bot.store.database import Database
 from tests.conftest import add_manifest, cli, probe_like, say, write_config
 from tests.test_durability import wait
 
@@ -145,10 +146,12 @@ def test_approval_survives_restarts_and_runs_in_podman(podman_ready, tmp_path: P
     assert decided.returncode == 0, decided.stderr
     assert "job 1 approved; queued: risky" in decided.stdout
     assert "job 2 denied — hasty" in decided.stdout and "denied (nobody decided in time) by podbot:approval-timeout" in decided.stdout
-    told = cli("chat", "--user", "olga", env=env, stdin="/jobs\n")
-    assert "job 1 risky approved by console:ada; queued." in told.stdout
-    assert re.search(r"job 1 risky done in [0-9.]+ s\nrisky ran\n", told.stdout), told.stdout  # from a real container
-    assert "job 2 hasty denied: nobody approved it in time." in told.stdout
+    db = Database(config.load(str(config_path), environ={}).db_path)
+    job = ledger.get(db, 1)
+    assert (job.state, job.output) == (JobState.SUCCEEDED, "risky ran\n")  # from a real container
+    owed = {item.reply.text: item.reply.code for item in outbox.all_pending(db) if item.reply.conversation == "console:olga"}
+    assert "job 1 risky approved by console:ada; queued." in owed and "job 2 hasty denied: nobody approved it in time." in owed
+    assert owed[next(text for text in owed if text.startswith("job 1 risky done in "))] == "risky ran\n"
 
 
 def test_manifest_tests_approve_as_a_test_approver(podman_ready, tmp_path: Path, log_dir: Path) -> None:
