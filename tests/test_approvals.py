@@ -95,6 +95,16 @@ def test_denied_self_approval_unknown_and_cancel(fake_factory, tmp_path: Path) -
     assert bot.runner.runs == []  # nothing ever ran
 
 
+def test_self_approval_when_the_manifest_allows_it(fake_factory, tmp_path: Path) -> None:
+    add_manifest(tmp_path, probe_like("own", "echo own", approval={"roles": ["operator"], "self_approve": True, "notify": "alerts"}))
+    bot, recorder = fake_factory(2, schedules=False)
+    [ack, notice] = say(bot, "olga", "/own")
+    assert notice.conversation == "console:alerts"
+    [approved] = say(bot, "olga", f"/approve {ack.job_id}")
+    assert approved.text == f"job {ack.job_id} approved; queued: own"
+    assert ended(recorder, ack.job_id).startswith(f"job {ack.job_id} own done in ")
+
+
 def test_no_answer_in_time_is_a_denial(fake_factory, tmp_path: Path) -> None:
     add_manifest(tmp_path, probe_like("hasty", "echo hasty", approval={"roles": ["admin"], "timeout": "1s", "notify": "console:approvers"}))
     bot, recorder = fake_factory(2, schedules=False)
