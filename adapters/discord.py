@@ -8,7 +8,9 @@ when the job ends (`Reply.thread` is `interaction:<id>`); if deferring fails
 answers go to the channel. A message gets its answers in the channel or
 thread it came from, replying to it (`Reply.thread` is its message id).
 Identities are `discord:<user id>`, conversations `discord:<channel id>` (a
-thread is a channel).
+thread is a channel). A reply's actions (approval notices) are buttons
+(message components); a press is the command it carries, said by whoever
+pressed it.
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ every message. Replies go to the thread of the message that asked
 (`Reply.thread` is its thread_ts), and an hourglass reaction sits on that
 message while its job runs. The slash command `/podbot <command or skill> …`
 is acknowledged at once; its answers go to the command's response_url (which
-works in any channel) and, once that is spent, to the channel.
+works in any channel) and, once that is spent, to the channel. A reply's
+actions (approval notices) are Block Kit buttons; a press (block_actions) is
+the command it carries, said by whoever pressed it, in that message's thread.
 Identities are `slack:<team id>:<user id>`, conversations `slack:<channel id>`.
 """
 
@@ -215,7 +217,7 @@ class SlackAdapter(NetworkAdapter):
             conversation=f"slack:{channel['id']}",
             user=f"slack:{team}:{user['id']}",
             text=command,
-            thread=posted.get("thread_ts") or posted.get("ts"),
+            thread=thread if isinstance(thread := posted.get("thread_ts") or posted.get("ts"), str) else None,
             is_direct=channel["id"].startswith("D"),
             message_id=f"button:{body.get('trigger_id') or action.get('action_ts')}",
         )

@@ -5,6 +5,8 @@ messages that mention the bot or reply to it. Identities are
 `telegram:<user id>`, conversations `telegram:<chat id>`. A reply quotes the
 message that asked and, in a forum topic, every part of it goes to that topic:
 `Reply.thread` is the message id, or `<message id>@<topic id>` in a topic.
+A reply's actions (approval notices) are an inline keyboard; a press
+(callback_query) is the command it carries, said by whoever pressed it.
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 Loops (bot.loops): one outbox sender per platform adapter (a platform that
 rate-limits never holds up the others); the supervisor (lease heartbeats and
 recovery, in every process that runs jobs); the scheduler, the approval
-deadlines and the manifest watcher (in the bot process). `receive` is the error boundary of a message:
-whatever happens, the person gets one line and the audit log one entry.
+deadlines and the manifest watcher (in the bot process). `receive` is the
+error boundary of a message: whatever happens, the person gets one line and
+the audit log one entry.
 """
 
 from __future__ import annotations

@@ -40,9 +40,9 @@ MAX_TIMEOUT = parse_duration(DEFAULTS["limits"]["max_timeout"])  # when no confi
 MAX_PROBLEMS = 20  # per file: a broken file is answered, not replayed line by line
 NO_SKILL = "none"  # a test case's `skill` when its message must run nothing
 DURATIONS: tuple[tuple[str, ...], ...] = (("run", "timeout"), ("retry_delay",), ("cache",))
+MAX_APPROVAL_WAIT = 168 * 3600.0  # a run waits at most a week for a decision: longer, and nobody remembers asking
 # Values a person could send that a program would take for options: a string parameter that
 # accepts any of them, standing at the start of an argument, is an option waiting to happen.
-MAX_APPROVAL_WAIT = 168 * 3600.0  # a run waits at most a week for a decision: longer, and nobody remembers asking
 OPTION_LIKE = ("-", "--", "-n", "-e", "-x", "-v", "-1", "-0", "--help", "-debug", "--x=1", "-/", "-a.b", "-A")
 
 
@@ -276,9 +276,9 @@ def _option_warnings(doc: Document) -> list[Problem]:
 
 def _approval_warnings(doc: Document, role_holders: set[str] | None) -> list[Problem]:
     """Approving roles that nobody has (config roles, grants): such a run could only ever time out."""
-    roles = doc.data.get("approval", {}).get("roles", [])
     if role_holders is None:
         return []
+    roles = doc.data.get("approval", {}).get("roles", [])
     return [
         doc.at(("approval", "roles", i), f"warning: nobody has the role {echo(role)} (podbot.yaml roles, grants): nobody can approve")
         for i, role in enumerate(roles)
