@@ -1,7 +1,8 @@
 """Approvals: a skill with `approval:` waits in the ledger until someone with an approving role decides.
 
 The decisions run on the FakeRunner (tests.fake_runner); `test_approval_survives_restarts_and_runs_in_podman`
-drives real `podbot chat` processes (the bot really stops while the job waits) and a real container.
+drives real `podbot chat` processes (the bot really stops while the job waits) and a real container, and
+`podbot manifests test` approves its cases' runs in real containers too.
 """
 
 from __future__ import annotations
