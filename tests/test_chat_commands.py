@@ -35,6 +35,7 @@ def test_help_skill_explains_arguments_examples_and_who(fake_running) -> None:
     assert denied.text == "probe needs the role admin, operator; you have user." and denied.code is None
     assert say(bot, "uma", "/help jobs")[0].text == "/jobs [all|failed] — your latest jobs (admins: all, or all failed)"
     assert say(bot, "uma", "/help nope")[0].text.startswith("There is no skill or command nope;")
+    assert say(bot, "uma", "/help say\nmore")[0].text == "usage: /help [SKILL or COMMAND]"
 
 
 def test_cancel_your_own_job_not_someone_elses(fake_running) -> None:

@@ -54,8 +54,11 @@ class Command:
 
 
 def _help(s: Services, msg: Message, roles: frozenset[str], rest: str) -> Decision:
-    if rest.strip():
-        return _help_on(s, msg, roles, rest.strip().lstrip("/"))
+    words = rest.split()
+    if len(words) > 1:
+        raise ArgumentError("usage: /help [SKILL or COMMAND]")
+    if words:
+        return _help_on(s, msg, roles, words[0].lstrip("/"))
     lines = [
         "  /SKILL key=value …   e.g. /disk_usage path=/",
         "  /SKILL value …       values in the order /skills shows",
@@ -92,7 +95,7 @@ def _help_on(s: Services, msg: Message, roles: frozenset[str], name: str) -> Dec
     lines.append(f"Who may run it: {', '.join(sorted(skill.roles))}, and admins ({admins})")
     if skill.confirm:
         lines.append("It asks you to confirm before it runs.")
-    return say(msg, "command", f"{skill.name} — {skill.description}", "\n".join(lines))
+    return say(msg, "command", f"{skill.name} — {' '.join(skill.description.split())}", "\n".join(lines))
 
 
 def _argument(skill: Skill, name: str, prop: dict[str, Any]) -> str:
