@@ -8,6 +8,7 @@ import select
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -180,12 +181,14 @@ def test_a_terminal_chat_edits_lines_and_recalls_history(podman_ready, config_pa
         os.chdir(REPO)
         os.execve(sys.executable, argv, env)
     seen = b""
+    ended = (0, 0)
 
     def until(text: str, times: int = 1) -> None:
+        """Wait for the `times`-th `text` and the prompt after it: keys typed before readline has the terminal may be lost."""
         nonlocal seen
-        while seen.count(text.encode()) < times:
+        while seen.count(text.encode()) < times or b"> " not in seen.rsplit(text.encode(), 1)[1]:
             ready, _, _ = select.select([fd], [], [], WAIT)
-            assert ready, f"{text!r} never came: {seen.decode(errors='replace')}"
+            assert ready, f"{text!r} and a prompt never came: {seen.decode(errors='replace')}"
             seen += os.read(fd, 4096)
 
     try:
@@ -195,10 +198,14 @@ def test_a_terminal_chat_edits_lines_and_recalls_history(podman_ready, config_pa
         os.write(fd, b"\x1b[A\r")  # the up arrow: the last line again, never the escape sequence as a message
         until("You are console:ada", 2)
         os.write(fd, b"\x04")  # Ctrl-D
-        _, status = os.waitpid(pid, 0)
+        deadline = time.monotonic() + WAIT  # a guard against a hang, not a speed check
+        while not (ended := os.waitpid(pid, os.WNOHANG))[0] and time.monotonic() < deadline:
+            time.sleep(0.05)
     finally:
+        if not ended[0]:
+            os.kill(pid, signal.SIGKILL)
         os.close(fd)
-    assert os.waitstatus_to_exitcode(status) == 0
+    assert os.waitstatus_to_exitcode(ended[1]) == 0
     assert b"I don't know" not in seen
     data_dir = Path(yaml.safe_load(config_path.read_text())["data_dir"])
     assert (data_dir / "console_history").read_text().splitlines() == ["/whoami "]  # as completed; a repeat is kept once
