@@ -15,6 +15,10 @@ import pytest
 import yaml
 
 from adapters.console import completions
+from bot.cli.serve import unsuccessful_jobs
+from bot.flow import JobState
+from bot.store import ledger
+from bot.store.database import Database
 from tests.conftest import WAIT, cli, write_config
 
 REPO = Path(__file__).resolve().parent.parent
@@ -210,3 +214,19 @@ def test_a_terminal_chat_edits_lines_and_recalls_history(podman_ready, config_pa
     data_dir = Path(yaml.safe_load(config_path.read_text())["data_dir"])
     assert (data_dir / "console_history").read_text().splitlines() == ["/whoami "]  # as completed; a repeat is kept once
     assert (data_dir / "console_history").stat().st_mode & 0o077 == 0
+
+
+def test_only_this_chats_own_successful_jobs_make_exit_0(tmp_path: Path) -> None:
+    db = Database(tmp_path / "podbot.db")
+    began = time.time()
+    old = ledger.create(db, "say", {}, "console:olga", "console:olga", state=JobState.FAILED)
+    db.execute("UPDATE jobs SET created = ? WHERE id = ?", (began - 60, old.id))  # named by `/job 1`, not started here
+    someone_elses = ledger.create(db, "say", {}, "console:ada", "console:ada", state=JobState.FAILED)
+    ok = ledger.create(db, "say", {}, "console:olga", "console:olga", state=JobState.SUCCEEDED)
+    assert unsuccessful_jobs(db, [old.id, someone_elses.id, ok.id], "console:olga", began) == []
+    late = ledger.create(db, "probe", {}, "console:olga", "console:olga", state=JobState.TIMED_OUT)
+    denied = ledger.create(db, "probe", {}, "console:olga", "console:olga", state=JobState.DENIED)
+    assert unsuccessful_jobs(db, [ok.id, late.id, denied.id, late.id], "console:olga", began) == [
+        f"job {late.id} timed_out",
+        f"job {denied.id} denied",
+    ]

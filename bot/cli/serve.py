@@ -12,11 +12,11 @@ import click
 
 import adapters
 from adapters.console import ConsoleAdapter
-from bot.app import Bot
 from bot.cli import status
 from bot.cli.common import Invocation, err, fail, pass_invocation
 from bot.flow import JobState
 from bot.store import ledger
+from bot.store.database import Database
 
 USER_HELP = "Your console identity is console:USER (default: your login name)."
 WORKERS_HELP = "In-process job workers (0: leave jobs to `podbot worker`)."
@@ -69,7 +69,7 @@ def _serve(inv: Invocation, user: str | None, workers: int | None, console: bool
         else:
             if platforms:
                 bot.loops.every("platform-status", WATCH_EVERY, watch.check)
-            unsuccessful = _unsuccessful(bot, chat.run(bot), f"console:{chat.user}", began)
+            unsuccessful = unsuccessful_jobs(bot.db, chat.run(bot), f"console:{chat.user}", began)
             if unsuccessful:
                 err.print(f"podbot: not every job succeeded: {', '.join(unsuccessful)}", markup=False, highlight=False, soft_wrap=True)
                 code = 1
@@ -85,15 +85,14 @@ def _serve(inv: Invocation, user: str | None, workers: int | None, console: bool
         sys.exit(code)
 
 
-def _unsuccessful(bot: Bot, job_ids: list[int], requester: str, since: float) -> list[str]:
+def unsuccessful_jobs(db: Database, job_ids: list[int], requester: str, since: float) -> list[str]:
     """The jobs this chat started that did not succeed (`job 4 failed`): a script's exit status.
 
     A reply may name an older job (`/job 3`): only this person's jobs created since the chat began count.
     """
-    jobs = [job for job in map(lambda i: ledger.get(bot.db, i), sorted(set(job_ids))) if job is not None]
-    return [
-        f"job {j.id} {j.state.value}" for j in jobs if j.requester == requester and j.created >= since and j.state != JobState.SUCCEEDED
-    ]
+    jobs = [job for job in (ledger.get(db, i) for i in sorted(set(job_ids))) if job is not None]
+    ours = [job for job in jobs if job.requester == requester and job.created >= since]
+    return [f"job {job.id} {job.state.value}" for job in ours if job.state != JobState.SUCCEEDED]
 
 
 def _watch_until_signal(watch: status.PlatformWatch) -> None:
