@@ -57,7 +57,7 @@ JOB_COLUMNS = (
 @click.option("--skill", help="Only runs of this skill.")
 @click.option("--since", help="Only jobs created since: a duration back (30m, 2h) or an ISO date/time.")
 @click.option("--user", help="Only jobs of this identity (e.g. console:alice).")
-@click.option("-n", "limit", default=20, show_default=True, help="At most this many, newest first.")
+@click.option("-n", "limit", default=20, show_default=True, type=click.IntRange(1), help="At most this many, newest first.")
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @pass_invocation
 def jobs(
