@@ -1,6 +1,8 @@
 """The console: a local chat with podbot in a terminal, or line-by-line from a pipe.
 
-Interactive (a terminal): a prompt; replies print as they arrive.
+Interactive (a terminal): a prompt with line editing, history (kept in a
+file across chats) and Tab completion of commands and skill names (GNU
+readline, from the standard library); replies print as they arrive.
 Piped: one message per line, each reply printed, and exit once every job
 those lines started has replied — so scripts and tests can drive the bot:
     printf '/skills\\ndf /\\n' | podbot chat --user alice
@@ -20,8 +22,11 @@ import os
 import sys
 import threading
 import time
-from contextlib import suppress
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, nullcontext, suppress
 from itertools import count
+from pathlib import Path
+from types import ModuleType
 from typing import TextIO
 
 from adapters.contract import BotPort, SimpleAdapter, Undeliverable
@@ -31,14 +36,29 @@ from bot.flow import Message, Reply
 
 SHARED = "console"  # the conversation every console shows (alerts)
 PROMPT = "> "
+HISTORY_LINES = 1000
+
+
+def completions(line: str, names: Iterable[str]) -> list[str]:
+    """What Tab offers for the last word of `line`: command and skill `names` as the first word (`/sk` → `/skills `),
+    and after `/help`; nothing elsewhere (arguments are the person's)."""
+    words = line.split(" ")
+    if len(words) == 1 and words[0].startswith("/"):
+        return sorted(f"/{name} " for name in set(names) if f"/{name}".startswith(words[0]))
+    if len(words) == 2 and words[0] == "/help":
+        return sorted(f"{name} " for name in set(names) if name.startswith(words[1]))
+    return []
 
 
 class ConsoleAdapter(SimpleAdapter):
     platform = "console"
 
-    def __init__(self, user: str | None = None, out: TextIO = sys.stdout):
+    def __init__(self, user: str | None = None, out: TextIO = sys.stdout, history: Path | None = None):
+        """`history`: where an interactive chat keeps the lines typed (None: not kept)."""
         self.user = user or getpass.getuser()
         self.out = out
+        self.history = history
+        self._readline: ModuleType | None = None  # while an interactive chat edits lines
         self.closed = threading.Event()  # the output went away; the chat ends
         self._lock = threading.Lock()
         self._ids = count(1)
@@ -74,7 +94,7 @@ class ConsoleAdapter(SimpleAdapter):
         if reply.code:
             self.out.write(visible(reply.code).rstrip("\n") + "\n")
         if self._prompting:
-            self.out.write(PROMPT)
+            self.out.write(PROMPT + (self._readline.get_line_buffer() if self._readline else ""))
         self.out.flush()
 
     def _close(self) -> None:
@@ -99,23 +119,59 @@ class ConsoleAdapter(SimpleAdapter):
             message_id=f"{self._session}-{next(self._ids)}",
         )
 
-    def run(self, bot: BotPort, stdin: TextIO = sys.stdin) -> None:
-        """Read messages until end of input or a closed output; when piped, wait for every job to reply."""
+    def run(self, bot: BotPort, stdin: TextIO = sys.stdin) -> list[int]:
+        """Read messages until end of input or a closed output; when piped, wait for every job to reply.
+
+        Returns the jobs the replies named once every one of them has replied (piped, output still open);
+        otherwise nothing (interactive, or nobody left to tell).
+        """
         interactive = stdin.isatty()
         jobs: list[int] = []
         if interactive:
             with suppress(PodbotError):
                 self.send(Reply(self.conversation, f"podbot: hello {self.user}. Type /help, /skills, or e.g. `df /`. Ctrl-D quits."))
-        while not self.closed.is_set():
-            text = self._prompt() if interactive else stdin.readline()
-            if not text:
-                break
-            replies = bot.receive(self.message(text.rstrip("\n")))
-            jobs.extend(r.job_id for r in replies if r.job_id is not None)
-            # Each line's immediate answer is shown before the next prompt or line.
-            self._drain(bot, [])
-        if not interactive:
-            self._drain(bot, jobs)
+        with self._line_editing(bot) if interactive else nullcontext():
+            while not self.closed.is_set():
+                text = self._prompt() if interactive else stdin.readline()
+                if not text:
+                    break
+                replies = bot.receive(self.message(text.rstrip("\n")))
+                jobs.extend(r.job_id for r in replies if r.job_id is not None)
+                # Each line's immediate answer is shown before the next prompt or line.
+                self._drain(bot, [])
+        if interactive:
+            return []
+        self._drain(bot, jobs)
+        return [] if self.closed.is_set() else jobs
+
+    @contextmanager
+    def _line_editing(self, bot: BotPort) -> Iterator[None]:
+        """GNU readline for input(): editing, history from and back to the history file, Tab completion."""
+        import readline  # on a terminal only: importing it may write terminal control codes
+
+        readline.set_completer_delims(" \t")
+        readline.parse_and_bind("tab: complete")
+
+        def complete(word: str, state: int) -> str | None:
+            names = [c.name for c in bot.commands()] + [s.name for s in bot.skills(f"console:{self.user}")]
+            options = completions(readline.get_line_buffer()[: readline.get_endidx()], names)
+            return options[state] if state < len(options) else None
+
+        readline.set_completer(complete)
+        readline.set_history_length(HISTORY_LINES)
+        if self.history is not None:
+            with suppress(OSError):
+                readline.read_history_file(self.history)
+        self._readline = readline
+        try:
+            yield
+        finally:
+            self._readline = None
+            if self.history is not None:
+                with suppress(OSError):
+                    # Only its person may read what they typed.
+                    os.close(os.open(self.history, os.O_WRONLY | os.O_CREAT, 0o600))
+                    readline.write_history_file(self.history)
 
     def _prompt(self) -> str:
         """The next line typed at the prompt ("" at Ctrl-D, or when the output closed)."""

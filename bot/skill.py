@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 import re
 import stat
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -445,12 +446,20 @@ def manifest_files(paths: list[Path]) -> list[Path]:
 
 
 def load_all(
-    paths: list[Path], mount_names: set[str] | None = None, max_timeout: float = MAX_TIMEOUT, role_holders: set[str] | None = None
+    paths: list[Path],
+    mount_names: set[str] | None = None,
+    max_timeout: float = MAX_TIMEOUT,
+    role_holders: set[str] | None = None,
+    may_run: Callable[[str, Skill], bool] | None = None,
+    platforms: Collection[str] | None = None,
 ) -> tuple[dict[str, Skill], list[Problem]]:
     """Load every manifest under `paths`; skills with errors are left out and reported.
 
-    `mount_names` (config `mounts`; None: not checked), `max_timeout` (config `limits.max_timeout`) and
-    `role_holders` (the roles someone has; None: not checked, else a warning) are what manifests are checked against.
+    `mount_names` (config `mounts`; None: not checked) and `max_timeout` (config `limits.max_timeout`)
+    are what manifests are checked against. With `role_holders` (the roles someone has), approvals that
+    name a role nobody has get warnings. With `may_run` (may this identity run this skill?) and
+    `platforms` (those replies can reach), schedules that would be denied or whose replies could not
+    be delivered get warnings: they load, but fail when they fire.
     """
     files, problems = _listing(paths)
     skills: dict[str, Skill] = {}
@@ -474,6 +483,10 @@ def load_all(
         if wrong:
             problems.extend(docs[manifest.name].at(where, message) for where, message in wrong)
             del skills[manifest.name]
+    for name, manifest in skills.items():
+        warned = _schedule_warnings(manifest, may_run, platforms)
+        if warned:
+            skills[name] = replace(manifest, warnings=manifest.warnings + tuple(docs[name].at(w, m) for w, m in warned))
     names = [s.name for m in skills.values() for s in m.schedules]
     for manifest in list(skills.values()):
         for entry in manifest.schedules:
@@ -482,6 +495,31 @@ def load_all(
                     docs[manifest.name].at(("schedule",), f"schedule name '{entry.name}' is used twice; give each a distinct name")
                 )
     return skills, problems
+
+
+def _schedule_warnings(
+    manifest: Skill, may_run: Callable[[str, Skill], bool] | None, platforms: Collection[str] | None
+) -> list[tuple[tuple, str]]:
+    found: list[tuple[tuple, str]] = []
+    for i, entry in enumerate(manifest.schedules):
+        if may_run is not None and not may_run(entry.identity, manifest):
+            needed = ", ".join(sorted(manifest.roles))
+            found.append(
+                (
+                    ("schedule", i, "as"),
+                    f"warning: schedule {entry.name} runs as {entry.identity}, who lacks the role {needed}: it will be denied",
+                )
+            )
+        platform = entry.reply_to.split(":")[0]
+        if platforms is not None and platform not in platforms:
+            found.append(
+                (
+                    ("schedule", i, "reply_to"),
+                    f"warning: schedule {entry.name} replies to {cut(entry.reply_to)}, but {cut(platform)} is not a configured platform "
+                    f"({', '.join(sorted(platforms))}): its results would wait undelivered",
+                )
+            )
+    return found
 
 
 def _test_problems(manifest: Skill, skills: dict[str, Skill]) -> list[tuple[tuple, str]]:

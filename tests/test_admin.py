@@ -12,7 +12,16 @@ from bot.store import audit
 from tests.conftest import add_manifest, probe_like, run_skill, say
 from tests.fake_runner import Scripted
 
-ADMIN_ONLY = ["/cancel 1", "/audit", "/grant console:uma operator", "/revoke console:uma operator", "/reload", "/schedules"]
+ADMIN_ONLY = [
+    "/audit",
+    "/grant console:uma operator",
+    "/revoke console:uma operator",
+    "/reload",
+    "/schedules",
+    "/schedules run x",
+    "/roles",
+    "/grants",
+]
 
 
 def test_non_admins_get_a_one_line_refusal(fake_running) -> None:

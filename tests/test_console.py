@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import os
+import pty
+import select
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import yaml
 
+from adapters.console import completions
+from bot.cli.serve import unsuccessful_jobs
+from bot.flow import JobState
+from bot.store import ledger
+from bot.store.database import Database
 from tests.conftest import WAIT, cli, write_config
 
 REPO = Path(__file__).resolve().parent.parent
@@ -150,3 +159,74 @@ def test_a_signal_stops_a_piped_chat(podman_ready, config_path: Path, sig: int, 
     assert "Traceback" not in chat.stderr.read()
     chat.stdin.close()
     chat.stdout.close()
+
+
+def test_piped_chat_exits_1_when_a_job_it_started_did_not_succeed(podman_ready, config_path: Path) -> None:
+    result = podbot(config_path, "chat", "--user", "olga", stdin="say fine\n/probe script='exit 3'\n")
+    assert result.returncode == 1, result.stderr
+    assert "job 1 say done" in result.stdout and "job 2 probe failed with exit code 3" in result.stdout
+    assert "podbot: not every job succeeded: job 2 failed" in result.stderr
+
+
+def test_tab_completes_commands_and_skill_names() -> None:
+    names = ["help", "skills", "schedules", "say", "disk_usage"]
+    assert completions("/s", names) == ["/say ", "/schedules ", "/skills "]
+    assert completions("/di", names) == ["/disk_usage "]
+    assert completions("/help sa", names) == ["say "]
+    assert completions("/say sk", names) == [] and completions("df /", names) == [] and completions("s", names) == []
+
+
+def test_a_terminal_chat_edits_lines_and_recalls_history(podman_ready, config_path: Path) -> None:
+    """A real pseudo-terminal: Tab completes, the up arrow recalls the last line, and history outlives the chat."""
+    env = {**os.environ, "PODBOT_CONFIG": str(config_path), "TERM": "xterm"}
+    argv = [sys.executable, "-m", "bot.cli", "chat", "--user", "ada"]
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.chdir(REPO)
+        os.execve(sys.executable, argv, env)
+    seen = b""
+    ended = (0, 0)
+
+    def until(text: str, times: int = 1) -> None:
+        """Wait for the `times`-th `text` and the prompt after it: keys typed before readline has the terminal may be lost."""
+        nonlocal seen
+        while seen.count(text.encode()) < times or b"> " not in seen.rsplit(text.encode(), 1)[1]:
+            ready, _, _ = select.select([fd], [], [], WAIT)
+            assert ready, f"{text!r} and a prompt never came: {seen.decode(errors='replace')}"
+            seen += os.read(fd, 4096)
+
+    try:
+        until("Ctrl-D quits.")
+        os.write(fd, b"/whoa\t\r")  # Tab completes /whoami
+        until("You are console:ada")
+        os.write(fd, b"\x1b[A\r")  # the up arrow: the last line again, never the escape sequence as a message
+        until("You are console:ada", 2)
+        os.write(fd, b"\x04")  # Ctrl-D
+        deadline = time.monotonic() + WAIT  # a guard against a hang, not a speed check
+        while not (ended := os.waitpid(pid, os.WNOHANG))[0] and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        if not ended[0]:
+            os.kill(pid, signal.SIGKILL)
+        os.close(fd)
+    assert os.waitstatus_to_exitcode(ended[1]) == 0
+    assert b"I don't know" not in seen
+    data_dir = Path(yaml.safe_load(config_path.read_text())["data_dir"])
+    assert (data_dir / "console_history").read_text().splitlines() == ["/whoami "]  # as completed; a repeat is kept once
+    assert (data_dir / "console_history").stat().st_mode & 0o077 == 0
+
+
+def test_only_this_chats_own_successful_jobs_make_exit_0(tmp_path: Path) -> None:
+    db = Database(tmp_path / "podbot.db")
+    began = time.time()
+    old = ledger.create(db, "say", {}, "console:olga", "console:olga", state=JobState.FAILED)
+    db.execute("UPDATE jobs SET created = ? WHERE id = ?", (began - 60, old.id))  # named by `/job 1`, not started here
+    someone_elses = ledger.create(db, "say", {}, "console:ada", "console:ada", state=JobState.FAILED)
+    ok = ledger.create(db, "say", {}, "console:olga", "console:olga", state=JobState.SUCCEEDED)
+    assert unsuccessful_jobs(db, [old.id, someone_elses.id, ok.id], "console:olga", began) == []
+    late = ledger.create(db, "probe", {}, "console:olga", "console:olga", state=JobState.TIMED_OUT)
+    denied = ledger.create(db, "probe", {}, "console:olga", "console:olga", state=JobState.DENIED)
+    assert unsuccessful_jobs(db, [ok.id, late.id, denied.id, late.id], "console:olga", began) == [
+        f"job {late.id} timed_out",
+        f"job {denied.id} denied",
+    ]

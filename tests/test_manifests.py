@@ -113,3 +113,25 @@ def test_cli_validate_prints_positions_and_exits_1(tmp_path: Path) -> None:
 def test_cli_schema_is_the_shipped_json_schema() -> None:
     result = podbot("manifests", "schema")
     assert json.loads(result.stdout)["title"] == "Podbot skill manifest, format v1"
+
+
+def test_validate_warns_of_schedules_that_would_be_denied_or_undeliverable(tmp_path: Path) -> None:
+    config = tmp_path / "podbot.yaml"
+    config.write_text(f"data_dir: {tmp_path / 'data'}\nroles: {{admin: ['console:ada'], operator: ['console:olga']}}\n")
+    schedule = """\
+schedule:
+  - {name: fine, cron: "@daily", as: "console:olga", reply_to: "console:ops"}
+  - name: nightly
+    cron: "0 3 * * MON-FRI"
+    as: "console:uma"
+    reply_to: "slack:#ops"
+"""
+    (tmp_path / "m.yaml").write_text(GOOD.replace("roles: [user]", "roles: [operator]") + schedule)
+    result = cli("manifests", "validate", str(tmp_path / "m.yaml"), env={"PATH": "/usr/bin:/bin", "PODBOT_CONFIG": str(config)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f"{tmp_path}/m.yaml:16:5: warning: schedule nightly runs as console:uma, who lacks the role operator: it will be denied",
+        f"{tmp_path}/m.yaml:17:5: warning: schedule nightly replies to slack:#ops, but slack is not a configured platform (console): "
+        "its results would wait undelivered",
+    ]
+    assert result.stderr.strip().endswith("1 skills valid, 0 errors, 2 warnings")

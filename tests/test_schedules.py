@@ -5,10 +5,14 @@ The first test runs a fire in a real container; the others use the FakeRunner.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import time
 from pathlib import Path
 
+import pytest
+
+from bot import cron
 from bot.flow import JobState
 from bot.store import audit, ledger, schedules
 from tests.conftest import add_manifest, probe_like, say
@@ -105,3 +109,21 @@ def test_schedules_command_pause_and_resume(fake_factory, tmp_path: Path) -> Non
     assert bot.scheduler.tick(t0 + 2 * 86400 + 30) == []
     [refused] = say(bot, "olga", "/schedules")
     assert refused.text.startswith("/schedules is for admins")
+
+
+def test_cron_reads_macros_and_month_and_weekday_names() -> None:
+    def fires(expr: str, *when: int) -> bool:
+        return cron.parse(expr)(dt.datetime(*when))
+
+    assert fires("0 9 * * MON-FRI", 2026, 11, 27, 9, 0) and not fires("0 9 * * mon-fri", 2026, 11, 28, 9, 0)  # a Friday, a Saturday
+    assert fires("0 0 1 Jan,JUL *", 2026, 7, 1, 0, 0) and not fires("0 0 1 jan *", 2026, 8, 1, 0, 0)
+    assert fires("@daily", 2026, 11, 27, 0, 0) and fires("@midnight", 2026, 11, 27, 0, 0) and not fires("@daily", 2026, 11, 27, 1, 0)
+    assert fires("@hourly", 2026, 11, 27, 5, 0) and fires("@weekly", 2026, 11, 29, 0, 0)  # a Sunday
+    assert fires("@monthly", 2026, 12, 1, 0, 0) and fires("@YEARLY", 2027, 1, 1, 0, 0) and fires("@annually", 2027, 1, 1, 0, 0)
+    for bad, why in (
+        ("@reboot", "unknown cron macro"),
+        ("0 0 * * FUNDAY", "'FUNDAY' is not one of SUN"),
+        ("0 0 * foo *", "'foo' is not one"),
+    ):
+        with pytest.raises(ValueError, match=why):
+            cron.parse(bad)

@@ -5,17 +5,19 @@ Platform adapters register these same entries as native slash commands.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
-from bot import cron
-from bot.chat import approvals, rbac
+from bot.chat import approvals, rbac, scheduled
 from bot.chat.decision import Decision, say
 from bot.chat.services import Services
 from bot.errors import ArgumentError, Refusal
-from bot.flow import Job, JobState, Message, request
+from bot.flow import Job, JobState, Message, answer, request
+from bot.skill import Skill
 from bot.store import audit, grants, ledger, schedules
 
 Handler = Callable[[Services, Message, frozenset[str], str], Decision]
@@ -52,17 +54,65 @@ class Command:
 
 
 def _help(s: Services, msg: Message, roles: frozenset[str], rest: str) -> Decision:
+    words = rest.split()
+    if len(words) > 1:
+        raise ArgumentError("usage: /help [SKILL or COMMAND]")
+    if words:
+        return _help_on(s, msg, roles, words[0].lstrip("/"))
     lines = [
         "  /SKILL key=value …   e.g. /disk_usage path=/",
         "  /SKILL value …       values in the order /skills shows",
         "  or a phrase a skill understands, e.g. `df /` or `say hello`",
         "I answer at once with a job number, then with the result when the job ends.",
-        "Commands:",
+        "Commands (/help SKILL explains a skill):",
     ]
     for command in COMMANDS.values():
         if not command.admin or rbac.is_admin(s.cfg, roles):
             lines.append(f"  /{command.name}{' ' + command.args if command.args else ''} — {command.help}")
     return say(msg, "command", "Ask me to run a skill:", "\n".join(lines))
+
+
+def _help_on(s: Services, msg: Message, roles: frozenset[str], name: str) -> Decision:
+    """One skill explained (or one command); a skill this person may not run is named, never explained."""
+    command = COMMANDS.get(name)
+    if command is not None:
+        who = " (admins)" if command.admin else ""
+        return say(msg, "command", f"/{name}{' ' + command.args if command.args else ''} — {command.help}{who}")
+    skill = s.catalog.get(name)
+    if skill is None:
+        return say(msg, "command", f"There is no skill or command {name[:100]}; /skills lists the skills you may run.")
+    if not rbac.may_run(s.cfg, roles, skill):
+        needed = ", ".join(sorted(skill.roles | s.cfg.admin_roles))
+        return say(msg, "command", f"{skill.name} needs the role {needed}; you have {', '.join(sorted(roles))}.")
+    lines = [f"Usage: {skill.usage()}"]
+    if skill.properties:
+        lines.append("Arguments:")
+        lines += [f"  {_argument(skill, name, prop)}" for name, prop in skill.properties.items()]
+    if skill.examples:
+        lines.append("Examples:")
+        lines += [f"  {example}" for example in skill.examples]
+    admins = ", ".join(sorted(s.cfg.admin_roles))
+    lines.append(f"Who may run it: {', '.join(sorted(skill.roles))}, and admins ({admins})")
+    if skill.confirm:
+        lines.append("It asks you to confirm before it runs.")
+    return say(msg, "command", f"{skill.name} — {' '.join(skill.description.split())}", "\n".join(lines))
+
+
+def _argument(skill: Skill, name: str, prop: dict[str, Any]) -> str:
+    """`path (string, default "/", pattern …) — what it is`."""
+    facts = [str(prop.get("type", "any"))]
+    if name in skill.required:
+        facts.append("required")
+    if "default" in prop:
+        facts.append(f"default {json.dumps(prop['default'])}")
+    if "enum" in prop:
+        facts.append("one of " + ", ".join(map(json.dumps, prop["enum"])))
+    if "minimum" in prop or "maximum" in prop:
+        facts.append(f"{prop.get('minimum', '…')} to {prop.get('maximum', '…')}")
+    if "pattern" in prop:
+        facts.append(f"pattern {prop['pattern']}")
+    about = prop.get("description")
+    return f"{name} ({', '.join(facts)})" + (f" — {about}" if about else "")
 
 
 def _skills(s: Services, msg: Message, roles: frozenset[str], rest: str) -> Decision:
@@ -113,10 +163,12 @@ def _job(s: Services, msg: Message, roles: frozenset[str], rest: str) -> Decisio
 
 def _cancel(s: Services, msg: Message, roles: frozenset[str], rest: str) -> Decision:
     job_id = number(rest, 1, MAX_JOB_ID, "/cancel ID")
+    job = ledger.get(s.db, job_id)
+    # As for /job: someone else's job is not there for you, so its number tells you nothing.
+    if job is None or (job.requester != msg.user and not rbac.is_admin(s.cfg, roles)):
+        return say(msg, "command", f"There is no job {job_id} of yours.")
     if not ledger.cancel(s.db, job_id):
-        job = ledger.get(s.db, job_id)
-        why = f"job {job_id} is {job.state.value}; only jobs that have not ended can be cancelled." if job else f"There is no job {job_id}."
-        return say(msg, "command", why)
+        return say(msg, "command", f"job {job_id} is {job.state.value}; only jobs that have not ended can be cancelled.")
     removed = s.stop_job(job_id)
     text = f"job {job_id} cancelled" + (" and its container stopped." if removed else ".")
     return say(msg, "cancelled", text, job_id=job_id, detail=f"{removed} container(s) stopped")
@@ -185,6 +237,27 @@ def _revoke(s: Services, msg: Message, roles: frozenset[str], rest: str) -> Deci
     return say(msg, "revoke", text, detail=f"{identity} -{role}")
 
 
+def _roles(s: Services, msg: Message, roles: frozenset[str], rest: str) -> Decision:
+    granted = grants.every(s.db)
+    lines = []
+    for role in sorted(_known_roles(s)):
+        holders = [f"{who} (podbot.yaml)" for who in s.cfg.roles.get(role, [])]
+        holders += [f"{g.identity} (granted)" for g in granted if g.role == role]
+        if role == s.cfg.default_role:
+            holders.append("everyone (default role)")
+        admin = " [admin]" if role in s.cfg.admin_roles else ""
+        lines.append(f"{role}{admin}: {', '.join(holders) or 'nobody'}")
+    return say(msg, "command", f"{len(lines)} roles:", "\n".join(lines))
+
+
+def _grants(s: Services, msg: Message, roles: frozenset[str], rest: str) -> Decision:
+    granted = grants.every(s.db)
+    if not granted:
+        return say(msg, "command", "No granted roles; /grant IDENTITY ROLE adds one.")
+    lines = [f"{g.identity} {g.role} — by {g.by}, {time.strftime('%Y-%m-%d %H:%M', time.localtime(g.created))}" for g in granted]
+    return say(msg, "command", f"{len(lines)} granted roles:", "\n".join(lines))
+
+
 def _reload(s: Services, msg: Message, roles: frozenset[str], rest: str) -> Decision:
     problems = s.catalog.reload()
     detail = f"{len(problems)} errors"
@@ -196,53 +269,70 @@ def _reload(s: Services, msg: Message, roles: frozenset[str], rest: str) -> Deci
 
 def _schedules(s: Services, msg: Message, roles: frozenset[str], rest: str) -> Decision:
     words = rest.split()
+    if len(words) == 2 and words[0] == "run":
+        return _run_schedule(s, msg, words[1])
     if len(words) == 2 and words[0] in ("pause", "resume"):
         if not schedules.set_paused(s.db, words[1], words[0] == "pause", time.time()):
             return say(msg, "command", f"There is no schedule {words[1]}; /schedules lists them.")
         text = f"Schedule {words[1]} {'paused' if words[0] == 'pause' else 'resumed'}."
         return say(msg, f"schedule_{words[0]}", text, detail=words[1])
     if words:
-        return say(msg, "command", "usage: /schedules [pause NAME | resume NAME]")
-    rows = listing(s, time.time())
+        return say(msg, "command", "usage: /schedules [run NAME | pause NAME | resume NAME]")
+    rows = scheduled.listing(s.catalog, s.db, time.time())
     if not rows:
         return say(msg, "command", "No schedules.")
-    lines = [f"{name} — {skill} — {expr} — " + ("paused" if paused else _next(nxt)) for name, skill, expr, paused, nxt in rows]
+    lines = [
+        f"{r.name} — {r.skill} — {r.cron}{' ' + r.timezone if r.timezone else ''} — " + ("paused" if r.paused else _next(r.next_run))
+        for r in rows
+    ]
     return say(msg, "command", f"{len(rows)} schedules:", "\n".join(lines))
+
+
+def _run_schedule(s: Services, msg: Message, name: str) -> Decision:
+    """Run an entry now, as its identity and through a fire's checks; the result goes where the entry's results go."""
+    found = scheduled.find(s.catalog, name)
+    if found is None:
+        return say(msg, "command", f"There is no schedule {name[:100]}; /schedules lists them.")
+    skill, entry = found
+    try:
+        job, notices = scheduled.job_for(s.cfg, s.db, skill, entry)
+    except Refusal as exc:
+        return say(
+            msg, exc.outcome, f"Schedule {name} did not run {skill.name}: {exc}.", skill=skill.name, detail=f"schedule {name}: {exc}"
+        )
+    if notices:
+        told = answer(msg, f"job {job.id} awaits approval: {request(skill.name, job.args)} (schedule {name}, as {entry.identity})")
+        return Decision("awaiting_approval", (told, *notices), skill.name, job.id, f"schedule {name} as {entry.identity}")
+    text = (
+        f"job {job.id} queued: {request(skill.name, job.args)} (schedule {name}, as {entry.identity}); the result goes to {entry.reply_to}"
+    )
+    return say(msg, "schedule_run", text, skill=skill.name, job_id=job.id, detail=f"{name} as {entry.identity}", enqueue=(job.id,))
 
 
 COMMANDS: dict[str, Command] = {
     c.name: c
     for c in [
-        Command("help", "", "how to talk to me", _help),
+        Command("help", "[SKILL]", "how to talk to me; /help SKILL explains a skill", _help),
         Command("skills", "", "the skills you may run", _skills),
         Command("whoami", "", "your identity and roles", _whoami),
         Command("jobs", "[all|failed]", "your latest jobs (admins: all, or all failed)", _jobs),
         Command("job", "ID", "one job: state, attempts, exit code, output", _job),
         Command("approve", "ID", "let a job that awaits your approval run", _approve),
         Command("deny", "ID [reason]", "refuse a job that awaits your approval", _deny),
-        Command("cancel", "ID", "stop a job and its container", _cancel, admin=True),
+        Command("cancel", "ID", "stop your job that awaits approval, is queued or running (admins: anyone's) and its container", _cancel),
         Command("audit", "[N]", "the latest N audit entries", _audit, admin=True),
         Command("grant", "IDENTITY ROLE", "give a person a role (kept in the database)", _grant, admin=True),
         Command("revoke", "IDENTITY ROLE", "take back a granted role", _revoke, admin=True),
         Command("reload", "", "re-read the manifests (errors keep the last good set)", _reload, admin=True),
-        Command("schedules", "[pause|resume NAME]", "cron schedules and their next run", _schedules, admin=True),
+        Command("schedules", "[run|pause|resume NAME]", "cron schedules and their next run; run one now", _schedules, admin=True),
+        Command("roles", "", "who has which role (podbot.yaml and grants)", _roles, admin=True),
+        Command("grants", "", "the roles granted with /grant", _grants, admin=True),
     ]
 }
 
 
 def _next(when: float | None) -> str:
     return f"next {time.strftime('%Y-%m-%d %H:%M', time.localtime(when))}" if when is not None else "no run within a year"
-
-
-def listing(s: Services, now: float) -> list[tuple[str, str, str, bool, float | None]]:
-    """(name, skill, cron, paused, next fire) for every schedule entry."""
-    rows = []
-    for skill in s.catalog:
-        for entry in skill.schedules:
-            paused, _ = schedules.state(s.db, entry.name, now)
-            upcoming = None if paused else cron.next_fire(cron.parse(entry.cron), cron.zone(entry.timezone), now)
-            rows.append((entry.name, skill.name, entry.cron + (f" {entry.timezone}" if entry.timezone else ""), paused, upcoming))
-    return rows
 
 
 def run(s: Services, msg: Message, roles: frozenset[str], name: str, rest: str) -> Decision | None:

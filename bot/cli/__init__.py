@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from bot import __version__
-from bot.cli import evaluate, host, manifests, models, records, serve, status
+from bot.cli import evaluate, host, manifests, models, records, serve, skills, status
 from bot.cli.common import Invocation, fail
 from bot.errors import PodbotError, Problems
 
@@ -56,8 +56,11 @@ for command in (
     serve.worker,
     status.status,
     manifests.manifests,
+    records.jobs,
     records.outbox,
     records.audit,
+    skills.skills,
+    skills.schedules,
     models.models,
     evaluate.eval_group,
 ):

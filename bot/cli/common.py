@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
-from typing import NoReturn
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
 import click
 from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
 from bot import config as config_mod
 from bot.app import Bot
@@ -21,6 +25,25 @@ def fail(message: str) -> NoReturn:
     # Plain text, never wrapped: FILE:LINE:COL lines must stay whole for editors and grep.
     click.echo(f"podbot: {message}", err=True)
     sys.exit(1)
+
+
+JSON_HELP = "One JSON array, for scripts."
+Row = dict[str, Any]
+Column = tuple[str, Callable[[Row], object]]  # a table heading, and the cell of a row under it
+
+
+def show(rows: Sequence[Row], as_json: bool, columns: Sequence[Column], empty: str) -> None:
+    """The one way a listing prints: every field of every row as one JSON array (scripts), or a table of
+    `columns` (people), or `empty` when there is nothing to show."""
+    if as_json:
+        click.echo(json.dumps(list(rows), indent=2, default=str))
+    elif not rows:
+        out.print(empty, highlight=False)
+    else:
+        table = Table(*(heading for heading, _ in columns))
+        for row in rows:
+            table.add_row(*(Text("" if cell(row) is None else str(cell(row))) for _, cell in columns))
+        out.print(table)
 
 
 def _setup_logging(cfg: Config, verbose: bool, to_stderr: int) -> None:

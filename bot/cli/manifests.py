@@ -11,11 +11,12 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
+import adapters
 from bot import skill_tests
 from bot.chat import rbac
 from bot.cli.common import Invocation, err, out, pass_invocation
 from bot.schema import bundled_schema
-from bot.skill import load_all
+from bot.skill import Skill, load_all
 from bot.store.database import Database
 
 
@@ -30,12 +31,21 @@ def manifests() -> None:
 def validate(inv: Invocation, paths: tuple[Path, ...]) -> None:
     """Check manifests (default: the configured manifest dirs); problems print as FILE:LINE:COL: message.
 
-    Errors exit 1; warnings (`FILE:LINE:COL: warning: …`) are printed but pass.
+    Errors exit 1; warnings (`FILE:LINE:COL: warning: …`) are printed but pass. Warnings include
+    schedules whose `as` identity lacks the role, or whose `reply_to` platform is not configured.
     """
     cfg = inv.config()
-    # Grants count too, from the bot's database when there is one (validating never creates it).
-    holders = rbac.held(cfg, Database(cfg.db_path) if cfg.db_path.exists() else None)
-    skills, problems = load_all(list(paths) or list(cfg.manifest_dirs), set(cfg.mounts), cfg.limits.max_timeout, holders)
+    # Checked against what this bot has: its roles and grants (validating never creates the database),
+    # and the platforms with credentials.
+    db = Database(cfg.db_path) if cfg.db_path.exists() else None
+    platforms = {"console", *(adapter.platform for adapter in adapters.configured(cfg))}
+
+    def may_run(identity: str, skill: Skill) -> bool:
+        return rbac.may_run(cfg, rbac.roles_of(cfg, identity, db), skill)
+
+    skills, problems = load_all(
+        list(paths) or list(cfg.manifest_dirs), set(cfg.mounts), cfg.limits.max_timeout, rbac.held(cfg, db), may_run, platforms
+    )
     warnings = [w for skill in skills.values() for w in skill.warnings]
     for problem in problems + warnings:
         click.echo(str(problem))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import click
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
-from bot.cli.common import Invocation, err, out, pass_invocation
+from bot.cli.common import JSON_HELP, Invocation, err, out, pass_invocation, show
 from bot.understanding import model_files
 
 
@@ -36,12 +38,17 @@ def models_install(inv: Invocation) -> None:
 
 
 @models.command("list")
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @pass_invocation
-def models_list(inv: Invocation) -> None:
+def models_list(inv: Invocation, as_json: bool) -> None:
     """What is installed in the models dir, and which files the config makes active."""
     cfg = inv.config()
     table = Table("", "name", "kind", "size", "about")
     active = {cfg.model.path, cfg.model.dir / cfg.model.embeddings}
+    if as_json:
+        rows = [{**dataclasses.asdict(i), "active": cfg.model.dir / i.name in active} for i in model_files.listing(cfg.model.dir)]
+        show(rows, True, (), "")
+        return
     for item in model_files.listing(cfg.model.dir):
         mark = "*" if cfg.model.dir / item.name in active else ""
         about = item.detail + (" (bundled)" if item.bundled else "")

@@ -14,6 +14,9 @@ import adapters
 from adapters.console import ConsoleAdapter
 from bot.cli import status
 from bot.cli.common import Invocation, err, fail, pass_invocation
+from bot.flow import JobState
+from bot.store import ledger
+from bot.store.database import Database
 
 USER_HELP = "Your console identity is console:USER (default: your login name)."
 WORKERS_HELP = "In-process job workers (0: leave jobs to `podbot worker`)."
@@ -40,6 +43,7 @@ def _on_stop_signals(handler: Callable[[int, object], None] | signal.Handlers) -
 def _serve(inv: Invocation, user: str | None, workers: int | None, console: bool) -> None:
     """Serve until the console chat ends, or until SIGINT or SIGTERM.
 
+    A piped chat exits 1 when a job it started did not succeed (failed, timed out, cancelled, denied).
     A chat stopped by a signal exits 130 or 143 (128 + the signal, as shells report it); a bot serving
     only platforms exits 0, as stopping is its normal end. The handlers raise, as only that interrupts
     a blocked read of the next line, and are set even when the signals came ignored (a script's
@@ -50,7 +54,7 @@ def _serve(inv: Invocation, user: str | None, workers: int | None, console: bool
     platforms = adapters.configured(bot.cfg)
     for adapter in platforms:
         bot.add_adapter(adapter)
-    chat = ConsoleAdapter(user) if console or not platforms else None
+    chat = ConsoleAdapter(user, history=bot.cfg.data_dir / "console_history") if console or not platforms else None
     if chat is not None:
         bot.add_adapter(chat, chat.conversations)  # its person's replies and the shared console's, no one else's
     watch = status.PlatformWatch(platforms, status.path(bot.cfg), console=chat is not None)
@@ -58,13 +62,17 @@ def _serve(inv: Invocation, user: str | None, workers: int | None, console: bool
     for adapter in platforms:
         adapter.start(bot)
     code = 0
+    began = time.time()
     try:
         if chat is None:
             _watch_until_signal(watch)
         else:
             if platforms:
                 bot.loops.every("platform-status", WATCH_EVERY, watch.check)
-            chat.run(bot)
+            unsuccessful = unsuccessful_jobs(bot.db, chat.run(bot), f"console:{chat.user}", began)
+            if unsuccessful:
+                err.print(f"podbot: not every job succeeded: {', '.join(unsuccessful)}", markup=False, highlight=False, soft_wrap=True)
+                code = 1
     except Stopped as stopped:
         code = 128 + stopped.signum if chat is not None else 0
     finally:
@@ -75,6 +83,16 @@ def _serve(inv: Invocation, user: str | None, workers: int | None, console: bool
         watch.close()
     if code:
         sys.exit(code)
+
+
+def unsuccessful_jobs(db: Database, job_ids: list[int], requester: str, since: float) -> list[str]:
+    """The jobs this chat started that did not succeed (`job 4 failed`): a script's exit status.
+
+    A reply may name an older job (`/job 3`): only this person's jobs created since the chat began count.
+    """
+    jobs = [job for job in (ledger.get(db, i) for i in sorted(set(job_ids))) if job is not None]
+    ours = [job for job in jobs if job.requester == requester and job.created >= since]
+    return [f"job {job.id} {job.state.value}" for job in ours if job.state != JobState.SUCCEEDED]
 
 
 def _watch_until_signal(watch: status.PlatformWatch) -> None:
@@ -106,7 +124,11 @@ def run(inv: Invocation, user: str | None, workers: int | None, console: bool) -
 @click.option("--workers", type=int, help=WORKERS_HELP)
 @pass_invocation
 def chat(inv: Invocation, user: str | None, workers: int | None) -> None:
-    """Chat with the bot in this terminal; piped input is read one message per line."""
+    """Chat with the bot in this terminal; piped input is read one message per line.
+
+    Piped, it exits once every job it started has replied: 0 when all of them succeeded, else 1
+    (each job that did not is named on stderr).
+    """
     _serve(inv, user, workers, console=True)
 
 

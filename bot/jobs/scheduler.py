@@ -16,12 +16,12 @@ from dataclasses import dataclass
 
 from bot import cron
 from bot.catalog import Catalog
-from bot.chat import approvals, rbac
+from bot.chat import scheduled
 from bot.config import Config
-from bot.errors import ArgumentError
-from bot.flow import JobState, Reply
-from bot.skill import Schedule, Skill, complete
-from bot.store import audit, ledger, outbox, schedules
+from bot.errors import ArgumentError, Refusal
+from bot.flow import Reply
+from bot.skill import Schedule, Skill
+from bot.store import audit, outbox, schedules
 from bot.store.database import Database
 
 log = logging.getLogger(__name__)
@@ -87,30 +87,25 @@ class Scheduler:
         return fired
 
     def _fire(self, skill: Skill, entry: Schedule, due: float) -> Fired:
-        roles = rbac.roles_of(self.cfg, entry.identity, self.db)
         when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(due))
-        if not rbac.may_run(self.cfg, roles, skill):
-            audit.record(self.db, entry.identity, entry.reply_to, "denied", skill.name, detail=f"schedule {entry.name} at {when} UTC")
-            text = f"Schedule {entry.name} did not run {skill.name}: {entry.identity} lacks the role {', '.join(sorted(skill.roles))}."
-            outbox.put(self.db, f"schedule:{entry.name}:{due:.0f}", Reply(entry.reply_to, text))
-            self.notify()
-            return Fired(entry.name, due, None, time.time())
         try:
-            args = complete(skill, entry.args)
+            with self.db.transaction():
+                job, notices = scheduled.job_for(self.cfg, self.db, skill, entry)
+                for seq, reply in enumerate(notices):
+                    outbox.put(self.db, f"schedule:{entry.name}:{due:.0f}:{seq}", reply)
         except ArgumentError as exc:
             audit.record(self.db, entry.identity, entry.reply_to, "invalid_arguments", skill.name, detail=f"schedule {entry.name}: {exc}")
             return Fired(entry.name, due, None, time.time())
-        if skill.approval is not None:  # waits like a person's request, the schedule's identity the requester
-            with self.db.transaction():
-                job, replies = approvals.ask(self.cfg, self.db, skill, skill.approval, args, entry.identity, entry.reply_to)
-                for seq, reply in enumerate(replies):
-                    outbox.put(self.db, f"schedule:{entry.name}:{due:.0f}:{seq}", reply)
-                audit.record(
-                    self.db, entry.identity, entry.reply_to, "awaiting_approval", skill.name, job.id, f"{entry.name} due {when} UTC"
-                )
+        except Refusal as exc:
+            audit.record(self.db, entry.identity, entry.reply_to, exc.outcome, skill.name, detail=f"schedule {entry.name} at {when} UTC")
+            text = f"Schedule {entry.name} did not run {skill.name}: {exc}."
+            outbox.put(self.db, f"schedule:{entry.name}:{due:.0f}", Reply(entry.reply_to, text))
+            self.notify()
+            return Fired(entry.name, due, None, time.time())
+        if notices:
+            audit.record(self.db, entry.identity, entry.reply_to, "awaiting_approval", skill.name, job.id, f"{entry.name} due {when} UTC")
             self.notify()
             return Fired(entry.name, due, job.id, time.time())
-        job = ledger.create(self.db, skill.name, args, entry.identity, entry.reply_to, state=JobState.QUEUED)
         self.enqueue(job.id, 0.0)
         audit.record(self.db, entry.identity, entry.reply_to, "scheduled", skill.name, job.id, f"{entry.name} due {when} UTC")
         log.info("schedule %s: job %s %s queued as %s", entry.name, job.id, skill.name, entry.identity)

@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from bot.store.database import Database
+
+
+@dataclass(frozen=True)
+class Grant:
+    identity: str
+    role: str
+    by: str
+    created: float
 
 
 def of(db: Database, identity: str) -> set[str]:
@@ -25,3 +34,8 @@ def grant(db: Database, identity: str, role: str, by: str) -> bool:
 
 def revoke(db: Database, identity: str, role: str) -> bool:
     return db.execute("DELETE FROM grants WHERE identity = ? AND role = ?", (identity, role)).rowcount == 1
+
+
+def every(db: Database) -> list[Grant]:
+    rows = db.execute("SELECT identity, role, granted_by, created FROM grants ORDER BY identity, role").fetchall()
+    return [Grant(r["identity"], r["role"], r["granted_by"], r["created"]) for r in rows]

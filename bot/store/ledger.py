@@ -190,7 +190,15 @@ def recent_count(db: Database, requester: str, since: float) -> int:
     ).fetchone()[0]
 
 
-def recent(db: Database, limit: int = 10, requester: str | None = None, states: list[JobState] | None = None) -> list[Job]:
+def recent(
+    db: Database,
+    limit: int = 10,
+    requester: str | None = None,
+    states: list[JobState] | None = None,
+    skill: str | None = None,
+    since: float | None = None,
+) -> list[Job]:
+    """The newest jobs first, of one requester, in these states, of one skill, created since `since` (each when given)."""
     sql, params = f"SELECT {_COLUMNS} FROM jobs WHERE 1=1", list[object]()
     if requester:
         sql += " AND requester = ?"
@@ -198,6 +206,12 @@ def recent(db: Database, limit: int = 10, requester: str | None = None, states: 
     if states:
         sql += f" AND state IN ({','.join('?' * len(states))})"
         params.extend(s.value for s in states)
+    if skill:
+        sql += " AND skill = ?"
+        params.append(skill)
+    if since is not None:
+        sql += " AND created >= ?"
+        params.append(since)
     sql += " ORDER BY id DESC LIMIT ?"
     params.append(limit)
     return [_job(r) for r in db.execute(sql, tuple(params)).fetchall()]
