@@ -149,7 +149,8 @@ def test_approval_survives_restarts_and_runs_in_podman(podman_ready, tmp_path: P
     add_manifest(tmp_path, probe_like("hasty", "echo hasty", approval={"roles": ["admin"], "timeout": "1s"}))
     env = {**os.environ, "PODBOT_CONFIG": str(config_path)}
     asked = cli("chat", "--user", "olga", env=env, stdin="/risky\n/hasty\n")  # a bot process that ends while both wait
-    assert asked.returncode == 0, asked.stderr
+    # Jobs still waiting have not succeeded: a script is told so (exit 1, the states on stderr).
+    assert asked.returncode == 1 and "job 1 awaiting_approval" in asked.stderr, asked.stderr
     assert "job 1 awaits approval by admin" in asked.stdout and "job 2 awaits approval by admin" in asked.stdout
     asked_at = time.time()
     wait(lambda: time.time() > asked_at + 1, "hasty's deadline to pass while no bot runs")

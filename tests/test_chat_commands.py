@@ -47,7 +47,7 @@ def test_cancel_your_own_job_not_someone_elses(fake_running) -> None:
     assert ledger.get(bot.db, job_id).state in (JobState.QUEUED, JobState.RUNNING)
     assert say(bot, "uma", f"/cancel {job_id}")[0].text.startswith(f"job {job_id} cancelled")
     assert ledger.get(bot.db, job_id).state == JobState.CANCELLED
-    assert say(bot, "uma", f"/cancel {job_id}")[0].text == f"job {job_id} is cancelled; only queued or running jobs can be cancelled."
+    assert say(bot, "uma", f"/cancel {job_id}")[0].text == f"job {job_id} is cancelled; only jobs that have not ended can be cancelled."
     [other] = say(bot, "olga", "/say also slow")
     assert say(bot, "ada", f"/cancel {other.job_id}")[0].text.startswith(f"job {other.job_id} cancelled")
     assert sorted(e.actor for e in audit.latest(bot.db, 50) if e.event == "cancelled") == ["console:ada", "console:uma"]
