@@ -17,8 +17,8 @@ import yaml
 
 from bot.errors import Problems
 from bot.schema import Document, Problem, YamlError, bundled_schema, parse_duration, read_yaml, validate
+from bot.shipped import MANIFESTS
 
-ROOT = Path(__file__).resolve().parent.parent
 ENV_PREFIX = "PODBOT_"
 
 
@@ -30,7 +30,7 @@ def _default_data_dir() -> str:
 # Every setting's default, in this one place; the schema (bot/schemas/config.schema.json) says what is valid.
 DEFAULTS: dict[str, Any] = {
     "data_dir": None,
-    "manifest_dirs": [str(ROOT / "manifests")],
+    "manifest_dirs": [str(MANIFESTS)],
     # The console is local: whoever can type into it can already run podman.
     "roles": {"admin": ["console:*"]},
     "default_role": "user",
