@@ -43,6 +43,9 @@ DEFAULTS: dict[str, Any] = {
     "answer_timeout": 120,
     "rate_limit": {"jobs": 30, "per": 60},
     "log_level": "info",
+    "log_format": "text",
+    "log_max_bytes": 10 * 1024 * 1024,
+    "log_backups": 5,
     "podman": {"user": "podbot", "socket": None, "runtime": "runc"},
     "platforms": {},
     # The understanding stages (README: "Understanding plain requests").
@@ -132,6 +135,9 @@ class Config:
     answer_timeout: float
     rate_limit: RateLimit
     log_level: str
+    log_format: str
+    log_max_bytes: int
+    log_backups: int
     podman: PodmanConfig
     limits: Limits
     platforms: dict[str, dict]
@@ -216,6 +222,9 @@ def load(path: str | None = None, environ: dict[str, str] | None = None) -> Conf
         answer_timeout=float(data["answer_timeout"]),
         rate_limit=RateLimit(**data["rate_limit"]),
         log_level=data["log_level"],
+        log_format=data["log_format"],
+        log_max_bytes=int(data["log_max_bytes"]),
+        log_backups=int(data["log_backups"]),
         podman=PodmanConfig(**data["podman"]),
         limits=Limits(**{**data["limits"], "max_timeout": parse_duration(data["limits"]["max_timeout"])}),
         platforms=dict(data["platforms"]),

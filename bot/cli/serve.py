@@ -14,6 +14,9 @@ import adapters
 from adapters.console import ConsoleAdapter
 from bot.cli import status
 from bot.cli.common import Invocation, err, fail, pass_invocation
+from bot.understanding import readiness
+
+log = logging.getLogger(__name__)
 
 USER_HELP = "Your console identity is console:USER (default: your login name)."
 WORKERS_HELP = "In-process job workers (0: leave jobs to `podbot worker`)."
@@ -47,6 +50,9 @@ def _serve(inv: Invocation, user: str | None, workers: int | None, console: bool
     """
     _on_stop_signals(_raise_stopped)
     bot = inv.bot()
+    if (missing := readiness.warning(bot.cfg.model)) is not None:
+        log.info("%s", missing)
+        err.print(f"note: {missing}", markup=False, highlight=False, soft_wrap=True)
     platforms = adapters.configured(bot.cfg)
     for adapter in platforms:
         bot.add_adapter(adapter)

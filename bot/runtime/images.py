@@ -10,9 +10,9 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from bot.shipped import SKILLS
 from bot.errors import Unavailable
 from bot.runtime.runner import Runner
+from bot.shipped import SKILLS
 
 BASE_IMAGE = "localhost/podbot-base:latest"
 BUSYBOX = Path("/bin/busybox")
