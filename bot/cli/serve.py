@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import stat
 import sys
 import time
 from collections.abc import Callable
@@ -54,11 +56,18 @@ def _serve(inv: Invocation, user: str | None, workers: int | None, console: bool
         log.info("%s", missing)
         err.print(f"note: {missing}", markup=False, highlight=False, soft_wrap=True)
     platforms = adapters.configured(bot.cfg)
+    if not platforms and not console and _no_input():
+        fail(
+            "no platform is configured and there is no console to chat on (stdin is /dev/null or closed), so podbot run "
+            "has nothing to serve: set a platform's credentials (README, Platforms) or run it in a terminal"
+        )
     for adapter in platforms:
         bot.add_adapter(adapter)
     chat = ConsoleAdapter(user) if console or not platforms else None
     if chat is not None:
         bot.add_adapter(chat, chat.conversations)  # its person's replies and the shared console's, no one else's
+        if sys.stdin.isatty():
+            inv.quiet_stderr()
     watch = status.PlatformWatch(platforms, status.path(bot.cfg), console=chat is not None)
     bot.start(workers)
     for adapter in platforms:
@@ -81,6 +90,15 @@ def _serve(inv: Invocation, user: str | None, workers: int | None, console: bool
         watch.close()
     if code:
         sys.exit(code)
+
+
+def _no_input() -> bool:
+    """stdin is /dev/null or closed, as under systemd: a console there would read nothing and end at once."""
+    try:
+        stdin = os.fstat(0)
+    except OSError:
+        return True
+    return stat.S_ISCHR(stdin.st_mode) and stdin.st_rdev == os.stat(os.devnull).st_rdev
 
 
 def _watch_until_signal(watch: status.PlatformWatch) -> None:
