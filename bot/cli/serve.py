@@ -42,7 +42,7 @@ def _on_stop_signals(handler: Callable[[int, object], None] | signal.Handlers) -
         signal.signal(sig, handler)
 
 
-def _serve(inv: Invocation, user: str | None, workers: int | None, console: bool) -> None:
+def _serve(inv: Invocation, role: str, user: str | None, workers: int | None, console: bool) -> None:
     """Serve until the console chat ends, or until SIGINT or SIGTERM.
 
     A chat stopped by a signal exits 130 or 143 (128 + the signal, as shells report it); a bot serving
@@ -69,25 +69,27 @@ def _serve(inv: Invocation, user: str | None, workers: int | None, console: bool
         if sys.stdin.isatty():
             inv.quiet_stderr()
     watch = status.PlatformWatch(platforms, status.path(bot.cfg), console=chat is not None)
-    bot.start(workers)
-    for adapter in platforms:
-        adapter.start(bot)
-    code = 0
-    try:
-        if chat is None:
-            _watch_until_signal(watch)
-        else:
-            if platforms:
-                bot.loops.every("platform-status", WATCH_EVERY, watch.check)
-            chat.run(bot)
-    except Stopped as stopped:
-        code = 128 + stopped.signum if chat is not None else 0
-    finally:
-        _on_stop_signals(signal.SIG_DFL)  # while shutting down, a second signal ends the process at once
+    job_workers = bot.cfg.workers if workers is None else workers
+    with status.registered(bot.cfg, role, job_workers, console=chat is not None):
+        bot.start(workers)
         for adapter in platforms:
-            adapter.stop()
-        bot.stop()
-        watch.close()
+            adapter.start(bot)
+        code = 0
+        try:
+            if chat is None:
+                _watch_until_signal(watch)
+            else:
+                if platforms:
+                    bot.loops.every("platform-status", WATCH_EVERY, watch.check)
+                chat.run(bot)
+        except Stopped as stopped:
+            code = 128 + stopped.signum if chat is not None else 0
+        finally:
+            _on_stop_signals(signal.SIG_DFL)  # while shutting down, a second signal ends the process at once
+            for adapter in platforms:
+                adapter.stop()
+            bot.stop()
+            watch.close()
     if code:
         sys.exit(code)
 
@@ -122,7 +124,7 @@ def run(inv: Invocation, user: str | None, workers: int | None, console: bool) -
 
     With no platform configured, the console chat is the bot.
     """
-    _serve(inv, user, workers, console)
+    _serve(inv, "run", user, workers, console)
 
 
 @click.command()
@@ -131,7 +133,7 @@ def run(inv: Invocation, user: str | None, workers: int | None, console: bool) -
 @pass_invocation
 def chat(inv: Invocation, user: str | None, workers: int | None) -> None:
     """Chat with the bot in this terminal; piped input is read one message per line."""
-    _serve(inv, user, workers, console=True)
+    _serve(inv, "chat", user, workers, console=True)
 
 
 @click.command()
@@ -139,4 +141,6 @@ def chat(inv: Invocation, user: str | None, workers: int | None) -> None:
 @pass_invocation
 def worker(inv: Invocation, workers: int | None) -> None:
     """Run only the job consumer, against the same data dir as the bot."""
-    inv.bot(logging.INFO).serve_jobs(workers)
+    bot = inv.bot(logging.INFO)
+    with status.registered(bot.cfg, "worker", bot.cfg.workers if workers is None else workers):
+        bot.serve_jobs(workers)
