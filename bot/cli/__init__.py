@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from bot.cli import evaluate, host, manifests, models, records, scaffold, serve, status
+from bot.cli import evaluate, host, manifests, models, records, scaffold, serve, service, status
 from bot.cli import version as cli_version
 from bot.cli.common import Invocation, fail
 from bot.errors import PodbotError, Problems
@@ -66,5 +66,6 @@ for command in (
     models.models,
     evaluate.eval_group,
     scaffold.init,
+    service.service,
 ):
     main.add_command(command)
