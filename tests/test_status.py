@@ -85,18 +85,3 @@ def test_status_follows_the_processes_queue_schedules_and_models(podman_ready, m
     code, data = status(env)
     assert code == 1 and not data["running"] and data["processes"] == []
     assert "podbot run is not running" in cli("status", env=env).stderr
-
-
-def test_status_says_when_the_models_are_missing(tmp_path: Path, log_dir: Path) -> None:
-    env = {**os.environ, "PODBOT_CONFIG": str(write_config(tmp_path, log_dir))}
-    code, data = status(env)
-    assert code == 1  # nothing runs here
-    missing = tmp_path / "data" / "models" / "all-MiniLM-L6-v2"
-    assert data["models"]["embeddings"] == {
-        "path": str(missing),
-        "present": False,
-        "on": False,
-        "state": f"off: {missing} is missing (`podbot models install`)",
-    }
-    assert not data["models"]["model"]["on"]
-    assert f"embeddings off: {missing} is missing" in data["problems"][0]

@@ -52,7 +52,8 @@ def eval_routing(inv: Invocation, file: Path, no_model: bool, show_all: bool) ->
             click.echo(line)
     embeddings, model = readiness.stages(cfg.model)
     stages = f"embeddings {embeddings.state}, model stage {model.state}"
-    summary = Table("measure", "result", title=f"{file} ({len(cases)} messages; {stages})")
+    click.echo(f"{file} ({len(cases)} messages; {stages})")  # plain: a table title would wrap the paths
+    summary = Table("measure", "result")
     shares = [("skill accuracy", report.skill), ("argument accuracy (right skill)", report.arguments), ("none recall", report.none)]
     for label, (hit, total) in shares:
         summary.add_row(label, f"{hit}/{total} = {100 * hit / max(total, 1):.1f} %")
