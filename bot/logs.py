@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import logging.handlers
+import os
 import sys
 import threading
 import time
@@ -33,8 +34,23 @@ class JsonLines(logging.Formatter):
         }
         line.update({name: getattr(record, name) for name in FIELDS if hasattr(record, name)})
         if record.exc_info:
-            line["traceback"] = self.formatException(record.exc_info)
+            line["traceback"] = record.exc_text or self.formatException(record.exc_info)  # exc_text: scrubbed of secrets
         return json.dumps(line, ensure_ascii=False)
+
+
+class SharedRotatingFile(logging.handlers.RotatingFileHandler):
+    """A log file several podbot processes append to: whichever finds it full rotates it, the others reopen the new one."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.stream is not None:
+            try:
+                moved = os.stat(self.baseFilename).st_ino != os.fstat(self.stream.fileno()).st_ino
+            except FileNotFoundError:
+                moved = True
+            if moved:
+                self.stream.close()
+                self.stream = self._open()
+        super().emit(record)
 
 
 def setup(cfg: Config, verbose: bool, to_stderr: int) -> logging.Handler:

@@ -51,6 +51,18 @@ def test_the_file_log_rotates_and_takes_thread_exceptions(tmp_path: Path) -> Non
     assert "uncaught in doomed" in text and "ZeroDivisionError" in text
 
 
+def test_processes_sharing_the_log_follow_each_others_rotation(tmp_path: Path) -> None:
+    file = tmp_path / "podbot.log"
+    first, second = (logs.SharedRotatingFile(file, maxBytes=200, backupCount=3) for _ in range(2))
+    record = logging.LogRecord("test", logging.INFO, __file__, 1, "x" * 150, None, None)
+    first.emit(record)
+    first.emit(record)  # full: the first rotates
+    second.emit(logging.LogRecord("test", logging.INFO, __file__, 1, "after", None, None))
+    for handler in (first, second):
+        handler.close()
+    assert (tmp_path / "podbot.log.1").exists() and "after" in file.read_text()
+
+
 def test_warnings_go_to_the_log_not_into_the_interactive_chat(podman_ready, tmp_path: Path, log_dir: Path) -> None:
     # No models in this data dir: plain text that no pattern claims makes the understanding stage warn.
     path = write_config(tmp_path, log_dir)
