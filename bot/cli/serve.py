@@ -69,27 +69,27 @@ def _serve(inv: Invocation, role: str, user: str | None, workers: int | None, co
         if sys.stdin.isatty():
             inv.quiet_stderr()
     watch = status.PlatformWatch(platforms, status.path(bot.cfg), console=chat is not None)
-    job_workers = bot.cfg.workers if workers is None else workers
-    with status.registered(bot.cfg, role, job_workers, console=chat is not None):
-        bot.start(workers)
+    registration = status.register(bot.cfg, role, bot.cfg.workers if workers is None else workers, console=chat is not None)
+    bot.start(workers)
+    for adapter in platforms:
+        adapter.start(bot)
+    code = 0
+    try:
+        if chat is None:
+            _watch_until_signal(watch)
+        else:
+            if platforms:
+                bot.loops.every("platform-status", WATCH_EVERY, watch.check)
+            chat.run(bot)
+    except Stopped as stopped:
+        code = 128 + stopped.signum if chat is not None else 0
+    finally:
+        _on_stop_signals(signal.SIG_DFL)  # while shutting down, a second signal ends the process at once
         for adapter in platforms:
-            adapter.start(bot)
-        code = 0
-        try:
-            if chat is None:
-                _watch_until_signal(watch)
-            else:
-                if platforms:
-                    bot.loops.every("platform-status", WATCH_EVERY, watch.check)
-                chat.run(bot)
-        except Stopped as stopped:
-            code = 128 + stopped.signum if chat is not None else 0
-        finally:
-            _on_stop_signals(signal.SIG_DFL)  # while shutting down, a second signal ends the process at once
-            for adapter in platforms:
-                adapter.stop()
-            bot.stop()
-            watch.close()
+            adapter.stop()
+        bot.stop()
+        watch.close()
+        registration.unlink(missing_ok=True)
     if code:
         sys.exit(code)
 

@@ -54,14 +54,20 @@ def _processes_dir(cfg: Config) -> Path:
     return cfg.data_dir / "processes"
 
 
-@contextmanager
-def registered(cfg: Config, role: str, workers: int, console: bool = False) -> Iterator[None]:
-    """Keep this process's file in `<data_dir>/processes/` while the block runs (role: run, chat or worker)."""
+def register(cfg: Config, role: str, workers: int, console: bool = False) -> Path:
+    """Write this process's file in `<data_dir>/processes/` (role: run, chat or worker); the caller removes it when it ends."""
     directory = _processes_dir(cfg)
     directory.mkdir(parents=True, exist_ok=True)
     file = directory / f"{os.getpid()}.json"
     entry = {"role": role, "pid": os.getpid(), "host": socket.gethostname(), "started": time.time(), "workers": workers, "console": console}
     _write_atomic(file, entry)
+    return file
+
+
+@contextmanager
+def registered(cfg: Config, role: str, workers: int) -> Iterator[None]:
+    """This process registered while the block runs."""
+    file = register(cfg, role, workers)
     try:
         yield
     finally:
