@@ -70,10 +70,13 @@ def test_the_wheel_carries_every_shipped_manifest_and_skill_file(installed: Path
             assert (shipped / name).stat().st_mode == (clone / name).stat().st_mode, name  # scripts stay executable
 
 
-def test_installed_podbot_validates_its_skills_and_answers_on_the_console(podman_ready, installed: Path, tmp_path: Path) -> None:
+def test_installed_podbot_validates_builds_and_answers_on_the_console(podman_ready, installed: Path, tmp_path: Path) -> None:
     validate = run(installed, tmp_path, "podbot", "manifests", "validate")
     shipped = len(list((REPO / "manifests").glob("*.yaml")))
     assert validate.returncode == 0 and f"{shipped} skills valid, 0 errors" in validate.stderr, validate.stderr
+
+    build = run(installed, tmp_path, "podbot", "images", "build")  # from the Containerfile and scripts inside the wheel
+    assert build.returncode == 0 and "built localhost/podbot-base:latest" in build.stderr, build.stderr
 
     chat = run(installed, tmp_path, "podbot", "chat", "--user", "alice", stdin="/skills\nsay hello from the wheel\n")
     assert chat.returncode == 0, chat.stderr
