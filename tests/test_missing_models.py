@@ -32,3 +32,6 @@ def test_missing_models_are_said_everywhere_and_never_reported_on(tmp_path: Path
     assert evaluated.returncode == 0, evaluated.stderr
     assert "plain-language understanding is off: missing" in evaluated.stderr and "podbot models install" in evaluated.stderr
     assert f"embeddings {off}" in evaluated.stdout and "model stage on" not in evaluated.stdout
+
+    listed = cli("models", "list", env={**env, "COLUMNS": "1000"})
+    assert listed.returncode == 0 and f"embeddings {off}" in listed.stdout and " on" not in listed.stdout.split("Models dir:")[1]
