@@ -22,7 +22,7 @@ from pathlib import Path
 from percentiles import pct
 
 from adapters.contract import SimpleAdapter
-from bot import config
+from bot import config, shipped
 from bot.app import Bot
 from bot.flow import JobState, Message, Reply
 
@@ -43,7 +43,7 @@ class Counter(SimpleAdapter):
 
 def snapshot_config(tmp: Path) -> config.Config:
     """Config with its data in tmp and a copy of the manifests there, so edits to manifests/ during a run do not matter."""
-    shutil.copytree(config.ROOT / "manifests", tmp / "manifests")
+    shutil.copytree(shipped.MANIFESTS, tmp / "manifests")
     (tmp / "podbot.yaml").write_text(f"data_dir: {tmp}\nmanifest_dirs: [{tmp / 'manifests'}]\n")
     return config.load(str(tmp / "podbot.yaml"))
 

@@ -125,7 +125,9 @@ class Bot:
     def serve_jobs(self, workers: int | None = None) -> None:
         """Run only the job consumer in the foreground (`podbot worker`); Huey's consumer handles the signals."""
         self.start_supervisor()
-        self.queue.consumer(self.worker.execute, workers).run()
+        consumer = self.queue.consumer(self.worker.execute, workers)
+        log.info("job consumer started: %d workers as %s on %s", consumer.workers, self.worker.id, self.cfg.queue_path)
+        consumer.run()
 
     def stop(self) -> None:
         if self._consumer is not None:

@@ -17,8 +17,8 @@ import yaml
 
 from bot.errors import Problems
 from bot.schema import Document, Problem, YamlError, bundled_schema, parse_duration, read_yaml, validate
+from bot.shipped import MANIFESTS
 
-ROOT = Path(__file__).resolve().parent.parent
 ENV_PREFIX = "PODBOT_"
 
 
@@ -30,7 +30,7 @@ def _default_data_dir() -> str:
 # Every setting's default, in this one place; the schema (bot/schemas/config.schema.json) says what is valid.
 DEFAULTS: dict[str, Any] = {
     "data_dir": None,
-    "manifest_dirs": [str(ROOT / "manifests")],
+    "manifest_dirs": [str(MANIFESTS)],
     # The console is local: whoever can type into it can already run podman.
     "roles": {"admin": ["console:*"]},
     "default_role": "user",
@@ -44,6 +44,9 @@ DEFAULTS: dict[str, Any] = {
     "approval_timeout": "1h",
     "rate_limit": {"jobs": 30, "per": 60},
     "log_level": "info",
+    "log_format": "text",
+    "log_max_bytes": 10 * 1024 * 1024,
+    "log_backups": 5,
     "podman": {"user": "podbot", "socket": None, "runtime": "runc"},
     "platforms": {},
     # The understanding stages (README: "Understanding plain requests").
@@ -134,6 +137,9 @@ class Config:
     approval_timeout: float  # seconds
     rate_limit: RateLimit
     log_level: str
+    log_format: str
+    log_max_bytes: int
+    log_backups: int
     podman: PodmanConfig
     limits: Limits
     platforms: dict[str, dict]
@@ -219,6 +225,9 @@ def load(path: str | None = None, environ: dict[str, str] | None = None) -> Conf
         approval_timeout=parse_duration(data["approval_timeout"]),
         rate_limit=RateLimit(**data["rate_limit"]),
         log_level=data["log_level"],
+        log_format=data["log_format"],
+        log_max_bytes=int(data["log_max_bytes"]),
+        log_backups=int(data["log_backups"]),
         podman=PodmanConfig(**data["podman"]),
         limits=Limits(**{**data["limits"], "max_timeout": parse_duration(data["limits"]["max_timeout"])}),
         platforms=dict(data["platforms"]),

@@ -49,7 +49,7 @@ def test_jobs_can_run_in_a_separate_worker_process(podman_ready, config_path: Pa
         worker_log = worker.communicate(timeout=60)[1]
     assert result.returncode == 0, result.stderr
     assert "job 1 say done in" in result.stdout and "from the worker" in result.stdout
-    assert worker.returncode == 0 and "Huey consumer started" in worker_log
+    assert worker.returncode == 0 and "job consumer started: 2 workers" in worker_log
 
 
 def test_broken_manifest_refuses_to_start(podman_ready, config_path: Path, tmp_path: Path) -> None:

@@ -6,8 +6,8 @@ from typing import Any
 
 import click
 
-from bot import __version__
-from bot.cli import evaluate, host, manifests, models, records, serve, skills, status
+from bot.cli import evaluate, host, manifests, models, records, scaffold, serve, service, skills, status
+from bot.cli import version as cli_version
 from bot.cli.common import Invocation, fail
 from bot.errors import PodbotError, Problems
 
@@ -23,8 +23,8 @@ class _Podbot(click.Group):
             fail(str(exc))
 
 
-@click.group(cls=_Podbot, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="podbot")
+@click.group(cls=_Podbot, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--version", is_flag=True, help="Show the version, Python, Podman and whether the model files are there.")
 @click.option(
     "--config",
     "config_path",
@@ -34,7 +34,7 @@ class _Podbot(click.Group):
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail to stderr.")
 @click.pass_context
-def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
+def main(ctx: click.Context, version: bool, config_path: str | None, verbose: bool) -> None:
     """Podbot: chat-first bot whose skills are YAML manifests run in rootless Podman containers.
 
     \b
@@ -46,6 +46,11 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     Every podbot.yaml value can be set as PODBOT_<KEY> (nested: PODBOT_LIMITS__MEMORY=512m).
     """
     ctx.obj = Invocation(config_path, verbose)
+    if version:
+        cli_version.show(ctx.obj)
+        ctx.exit()
+    elif ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
 
 
 for command in (
@@ -63,5 +68,7 @@ for command in (
     skills.schedules,
     models.models,
     evaluate.eval_group,
+    scaffold.init,
+    service.service,
 ):
     main.add_command(command)

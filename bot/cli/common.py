@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bot import config as config_mod
+from bot import logs
 from bot.app import Bot
 from bot.config import Config
 
@@ -46,31 +47,23 @@ def show(rows: Sequence[Row], as_json: bool, columns: Sequence[Column], empty: s
         out.print(table)
 
 
-def _setup_logging(cfg: Config, verbose: bool, to_stderr: int) -> None:
-    cfg.data_dir.mkdir(parents=True, exist_ok=True)
-    root = logging.getLogger()
-    root.setLevel(logging.DEBUG if verbose else getattr(logging, cfg.log_level.upper()))
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    file_handler = logging.FileHandler(cfg.data_dir / "podbot.log")
-    file_handler.setFormatter(fmt)
-    root.addHandler(file_handler)
-    stream = logging.StreamHandler(sys.stderr)
-    stream.setFormatter(fmt)
-    stream.setLevel(logging.DEBUG if verbose else to_stderr)
-    root.addHandler(stream)
-
-
 class Invocation:
     """The global options of one `podbot` command line."""
 
     def __init__(self, config_path: str | None, verbose: bool):
         self.config_path = config_path
         self.verbose = verbose
+        self._stderr: logging.Handler | None = None
 
     def config(self, stderr_level: int = logging.WARNING) -> Config:
         cfg = config_mod.load(self.config_path)
-        _setup_logging(cfg, self.verbose, stderr_level)
+        self._stderr = logs.setup(cfg, self.verbose, stderr_level)
         return cfg
+
+    def quiet_stderr(self) -> None:
+        """From now on log only to the file: an interactive chat's terminal shows replies, not warnings or tracebacks."""
+        if self._stderr is not None and not self.verbose:
+            self._stderr.setLevel(logs.QUIET)
 
     def bot(self, stderr_level: int = logging.WARNING) -> Bot:
         """A built bot whose Podman and base image were checked."""

@@ -12,6 +12,7 @@ from rich.table import Table
 from bot.catalog import Catalog
 from bot.chat import evaluation
 from bot.cli.common import Invocation, err, fail, out, pass_invocation
+from bot.understanding import readiness
 
 
 @click.group("eval")
@@ -37,6 +38,8 @@ def eval_routing(inv: Invocation, file: Path, no_model: bool, show_all: bool) ->
         cases, roles = evaluation.load_cases(file)
     except ValueError as exc:
         fail(str(exc))
+    if (missing := readiness.warning(cfg.model)) is not None:
+        err.print(f"[yellow]note:[/yellow] {missing}", highlight=False)
     with err.status(f"routing {len(cases)} messages…"):
         report = evaluation.run(cfg, Catalog(cfg).skills, cases, roles)
     for o in report.outcomes:
@@ -47,7 +50,10 @@ def eval_routing(inv: Invocation, file: Path, no_model: bool, show_all: bool) ->
             if o.args_ok is not None:
                 line += f"  args {json.dumps(o.args, ensure_ascii=False)}" + ("" if o.args_ok else f" (expected {json.dumps(o.case.args)})")
             click.echo(line)
-    summary = Table("measure", "result", title=f"{file} ({len(cases)} messages, model stage {'off' if no_model else 'on'})")
+    embeddings, model = readiness.stages(cfg.model)
+    stages = f"embeddings {embeddings.state}, model stage {model.state}"
+    click.echo(f"{file} ({len(cases)} messages; {stages})")  # plain: a table title would wrap the paths
+    summary = Table("measure", "result")
     shares = [("skill accuracy", report.skill), ("argument accuracy (right skill)", report.arguments), ("none recall", report.none)]
     for label, (hit, total) in shares:
         summary.add_row(label, f"{hit}/{total} = {100 * hit / max(total, 1):.1f} %")

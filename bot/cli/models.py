@@ -9,7 +9,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColum
 from rich.table import Table
 
 from bot.cli.common import JSON_HELP, Invocation, err, out, pass_invocation, show
-from bot.understanding import model_files
+from bot.understanding import model_files, readiness
 
 
 @click.group()
@@ -57,5 +57,5 @@ def models_list(inv: Invocation, as_json: bool) -> None:
     for path in sorted(active):
         if not path.exists():
             out.print(f"[yellow]missing:[/yellow] {path} (configured; `podbot models install` adds the bundled ones)", highlight=False)
-    state = "on" if cfg.model.enabled else "off (model.enabled: false)"
-    out.print(f"* active. Models dir: {cfg.model.dir}; model stage {state}", highlight=False)
+    stages = ", ".join(f"{stage.name} {stage.state}" for stage in readiness.stages(cfg.model))
+    out.print(f"* active. Models dir: {cfg.model.dir}; {stages}", highlight=False, soft_wrap=True)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import stat
 import sys
 import time
 from collections.abc import Callable
@@ -17,6 +19,9 @@ from bot.cli.common import Invocation, err, fail, pass_invocation
 from bot.flow import JobState
 from bot.store import ledger
 from bot.store.database import Database
+from bot.understanding import readiness
+
+log = logging.getLogger(__name__)
 
 USER_HELP = "Your console identity is console:USER (default: your login name)."
 WORKERS_HELP = "In-process job workers (0: leave jobs to `podbot worker`)."
@@ -40,7 +45,7 @@ def _on_stop_signals(handler: Callable[[int, object], None] | signal.Handlers) -
         signal.signal(sig, handler)
 
 
-def _serve(inv: Invocation, user: str | None, workers: int | None, console: bool) -> None:
+def _serve(inv: Invocation, role: str, user: str | None, workers: int | None, console: bool) -> None:
     """Serve until the console chat ends, or until SIGINT or SIGTERM.
 
     A piped chat exits 1 when a job it started did not succeed (failed, timed out, cancelled, denied).
@@ -51,13 +56,24 @@ def _serve(inv: Invocation, user: str | None, workers: int | None, console: bool
     """
     _on_stop_signals(_raise_stopped)
     bot = inv.bot()
+    if (missing := readiness.warning(bot.cfg.model)) is not None:
+        log.info("%s", missing)
+        err.print(f"note: {missing}", markup=False, highlight=False, soft_wrap=True)
     platforms = adapters.configured(bot.cfg)
+    if not platforms and not console and _no_input():
+        fail(
+            "no platform is configured and there is no console to chat on (stdin is /dev/null or closed), so podbot run "
+            "has nothing to serve: set a platform's credentials (README, Platforms) or run it in a terminal"
+        )
     for adapter in platforms:
         bot.add_adapter(adapter)
     chat = ConsoleAdapter(user, history=bot.cfg.data_dir / "console_history") if console or not platforms else None
     if chat is not None:
         bot.add_adapter(chat, chat.conversations)  # its person's replies and the shared console's, no one else's
+        if sys.stdin.isatty():
+            inv.quiet_stderr()
     watch = status.PlatformWatch(platforms, status.path(bot.cfg), console=chat is not None)
+    registration = status.register(bot.cfg, role, bot.cfg.workers if workers is None else workers, console=chat is not None)
     bot.start(workers)
     for adapter in platforms:
         adapter.start(bot)
@@ -81,6 +97,7 @@ def _serve(inv: Invocation, user: str | None, workers: int | None, console: bool
             adapter.stop()
         bot.stop()
         watch.close()
+        registration.unlink(missing_ok=True)
     if code:
         sys.exit(code)
 
@@ -93,6 +110,15 @@ def unsuccessful_jobs(db: Database, job_ids: list[int], requester: str, since: f
     jobs = [job for job in (ledger.get(db, i) for i in sorted(set(job_ids))) if job is not None]
     ours = [job for job in jobs if job.requester == requester and job.created >= since]
     return [f"job {job.id} {job.state.value}" for job in ours if job.state != JobState.SUCCEEDED]
+
+
+def _no_input() -> bool:
+    """stdin is /dev/null or closed, as under systemd: a console there would read nothing and end at once."""
+    try:
+        stdin = os.fstat(0)
+    except OSError:
+        return True
+    return stat.S_ISCHR(stdin.st_mode) and stdin.st_rdev == os.stat(os.devnull).st_rdev
 
 
 def _watch_until_signal(watch: status.PlatformWatch) -> None:
@@ -116,7 +142,7 @@ def run(inv: Invocation, user: str | None, workers: int | None, console: bool) -
 
     With no platform configured, the console chat is the bot.
     """
-    _serve(inv, user, workers, console)
+    _serve(inv, "run", user, workers, console)
 
 
 @click.command()
@@ -129,7 +155,7 @@ def chat(inv: Invocation, user: str | None, workers: int | None) -> None:
     Piped, it exits once every job it started has replied: 0 when all of them succeeded, else 1
     (each job that did not is named on stderr).
     """
-    _serve(inv, user, workers, console=True)
+    _serve(inv, "chat", user, workers, console=True)
 
 
 @click.command()
@@ -137,4 +163,6 @@ def chat(inv: Invocation, user: str | None, workers: int | None) -> None:
 @pass_invocation
 def worker(inv: Invocation, workers: int | None) -> None:
     """Run only the job consumer, against the same data dir as the bot."""
-    inv.bot(logging.INFO).serve_jobs(workers)
+    bot = inv.bot(logging.INFO)
+    with status.registered(bot.cfg, "worker", bot.cfg.workers if workers is None else workers):
+        bot.serve_jobs(workers)

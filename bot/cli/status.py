@@ -1,37 +1,93 @@
-"""`podbot status`, and what `podbot run` keeps for it: how each platform stands, in `<data_dir>/status.json`.
+"""`podbot status`, and what the long-running processes leave for it in the data dir.
 
-`podbot run` watches its platform adapters: it rewrites the file when one
-changes state, sums them up in one status line, and stops with the reasons
-when every platform has given up (a rejected token), so a process with nothing
-to serve never looks alive to its supervisor. The file goes when it ends.
+Each `podbot run`, `chat` and `worker` keeps `<data_dir>/processes/<pid>.json`
+while it lives. `podbot run` also watches its platform adapters: it rewrites
+`<data_dir>/status.json` when one changes state, sums them up in one status
+line, and stops with the reasons when every platform has given up (a rejected
+token), so a process with nothing to serve never looks alive to its
+supervisor. Both files go when their process ends. `podbot status` adds what
+the database and the files say (queue, outbox, schedules, models) and exits
+non-zero when something is down, for monitors.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import os
+import socket
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
 
 from adapters.base import NetworkAdapter
+from bot import cron
+from bot.catalog import Catalog
 from bot.cli.common import Invocation, fail, pass_invocation
 from bot.config import Config
+from bot.errors import Problems
+from bot.store import ledger, schedules
+from bot.store import outbox as outbox_store
+from bot.store.database import Database
+from bot.understanding import readiness
 
 log = logging.getLogger(__name__)
 
 FILE = "status.json"
 SETTLE = 30.0  # seconds after which the status line shows even while a platform still retries its first connection
 OFF = ("failed", "stopped")
-NOT_RUNNING, NOT_ALL_CONNECTED = 1, 2  # `podbot status` exit codes (0: every platform connected)
+NOT_RUNNING, DEGRADED = 1, 2  # `podbot status` exit codes (0: running, nothing down)
+OUTBOX_LATE = 300.0  # seconds a reply may wait for its platform before status calls it a problem
 
 
 def path(cfg: Config) -> Path:
     return cfg.data_dir / FILE
+
+
+def _processes_dir(cfg: Config) -> Path:
+    return cfg.data_dir / "processes"
+
+
+def register(cfg: Config, role: str, workers: int, console: bool = False) -> Path:
+    """Write this process's file in `<data_dir>/processes/` (role: run, chat or worker); the caller removes it when it ends."""
+    directory = _processes_dir(cfg)
+    directory.mkdir(parents=True, exist_ok=True)
+    file = directory / f"{os.getpid()}.json"
+    entry = {"role": role, "pid": os.getpid(), "host": socket.gethostname(), "started": time.time(), "workers": workers, "console": console}
+    _write_atomic(file, entry)
+    return file
+
+
+@contextmanager
+def registered(cfg: Config, role: str, workers: int) -> Iterator[None]:
+    """This process registered while the block runs."""
+    file = register(cfg, role, workers)
+    try:
+        yield
+    finally:
+        file.unlink(missing_ok=True)
+
+
+def _write_atomic(file: Path, data: dict[str, Any]) -> None:
+    partial = file.with_suffix(".tmp")
+    partial.write_text(json.dumps(data, indent=2))
+    partial.replace(file)  # a reader never sees half a file
+
+
+def _live_processes(cfg: Config) -> list[dict[str, Any]]:
+    """The registered processes still alive; those of another host are taken at their word (no pid to check here)."""
+    found = []
+    for file in sorted(_processes_dir(cfg).glob("*.json")):
+        entry = _read(file)
+        if entry is not None and (entry["host"] != socket.gethostname() or _alive(int(entry["pid"]))):
+            found.append(entry)
+    return found
 
 
 class PlatformWatch:
@@ -86,44 +142,122 @@ class PlatformWatch:
         return "; ".join(parts) + "; Ctrl-C stops it"
 
     def _write(self) -> None:
-        data = {"pid": os.getpid(), "started": self.started, "console": self.console, "platforms": self._states}
-        partial = self.file.with_suffix(".tmp")
-        partial.write_text(json.dumps(data, indent=2))
-        partial.replace(self.file)  # a reader never sees half a file
+        _write_atomic(self.file, {"pid": os.getpid(), "started": self.started, "console": self.console, "platforms": self._states})
 
     def close(self) -> None:
         if self._states:  # only the file this process wrote: a console-only `podbot chat` leaves a running bot's alone
             self.file.unlink(missing_ok=True)
 
 
+def report(cfg: Config, now: float) -> dict[str, Any]:
+    """Everything `podbot status` shows, as one JSON-ready mapping; `problems` lists what is down."""
+    data = _read(path(cfg)) or {}
+    processes = _live_processes(cfg)
+    runs = [p for p in processes if p["role"] == "run"]
+    bot = {**runs[0], "platforms": {}} if runs else {}
+    if data and _alive(int(data["pid"])):
+        bot = {**bot, **data}
+    problems = [
+        f"{p} is {s['state']}: {s['detail'] or 'no detail'}" for p, s in bot.get("platforms", {}).items() if s["state"] != "connected"
+    ]
+
+    db = Database(cfg.db_path)
+    queue = ledger.counts(db)
+    if queue["queued"] and not any(p["workers"] for p in processes):
+        problems.append(f"{queue['queued']} jobs queued and no process runs jobs (`podbot worker`, or `podbot run` without --workers 0)")
+    pending = outbox_store.all_pending(db)
+    oldest = now - min(item.created for item in pending) if pending else None
+    if oldest is not None and oldest > OUTBOX_LATE:
+        problems.append(f"{len(pending)} replies not delivered, the oldest for {oldest / 60:.0f} min (`podbot outbox`)")
+
+    models = {}
+    for stage in readiness.stages(cfg.model):
+        models[stage.name] = {"path": str(stage.path), "present": stage.present, "on": stage.on, "state": stage.state}
+        if stage.enabled and not stage.present:
+            problems.append(f"{stage.name} {stage.state}")
+    try:
+        entries = _schedules(Catalog(cfg), db, now)
+    except Problems as exc:
+        entries = []
+        problems.append(f"the manifests have {len(exc.problems)} errors (`podbot manifests validate`)")
+    return {
+        "running": bool(bot),
+        **({"pid": bot["pid"], "started": bot["started"], "console": bot["console"], "platforms": bot["platforms"]} if bot else {}),
+        **({"pid": data["pid"], "ended": True} if data and not bot else {}),
+        "processes": [{k: p[k] for k in ("role", "pid", "host", "started", "workers")} for p in processes],
+        "queue": queue,
+        "outbox": {"pending": len(pending), "oldest_seconds": oldest},
+        "schedules": entries,
+        "models": models,
+        "problems": problems,
+    }
+
+
+def _schedules(catalog: Catalog, db: Database, now: float) -> list[dict[str, Any]]:
+    entries = []
+    for skill in sorted(catalog, key=lambda s: s.name):
+        for entry in skill.schedules:
+            zone = cron.zone(entry.timezone)
+            paused = schedules.paused(db, entry.name)
+            upcoming = None if paused else cron.next_fire(cron.parse(entry.cron), zone, now)
+            when = dt.datetime.fromtimestamp(upcoming, zone).isoformat(timespec="minutes") if upcoming is not None else None
+            entries.append(
+                {
+                    "name": entry.name,
+                    "skill": skill.name,
+                    "cron": entry.cron,
+                    "timezone": entry.timezone or "UTC",
+                    "paused": paused,
+                    "next": when,
+                }
+            )
+    return entries
+
+
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="The status as one JSON object, for scripts.")
 @pass_invocation
 def status(inv: Invocation, as_json: bool) -> None:
-    """How the platforms of the `podbot run` on this data dir stand.
+    """The bot and worker processes on this data dir, their platforms, queue, outbox, schedules and models.
 
-    Exit status: 0 when every platform is connected, 2 when one is not, 1 when podbot run is not running.
+    Exit status, for monitors: 0 when podbot run is up and nothing is down; 2 when something is
+    (a platform, a missing model, jobs with no worker, replies stuck); 1 when podbot run is not running.
     """
     cfg = inv.config()
-    data = _read(path(cfg))
-    running = data is not None and _alive(int(data["pid"]))
+    shown = report(cfg, time.time())
     if as_json:
-        click.echo(json.dumps({"running": running, **(data or {})}, indent=2))
-    elif data is None or not running:
-        fail(f"podbot run is not running on {cfg.data_dir}" + (f" (pid {data['pid']} ended without cleaning up)" if data else ""))
+        click.echo(json.dumps(shown, indent=2))
     else:
-        _show(data)
-    if data is None or not running:
+        _show(shown)
+    if not shown["running"]:
+        if not as_json:
+            ended = f" (pid {shown['pid']} ended without cleaning up)" if shown.get("ended") else ""
+            fail(f"podbot run is not running on {cfg.data_dir}{ended}")
         sys.exit(NOT_RUNNING)
-    if any(s["state"] != "connected" for s in data["platforms"].values()):
-        sys.exit(NOT_ALL_CONNECTED)
+    if shown["problems"]:
+        sys.exit(DEGRADED)
 
 
-def _show(data: dict[str, Any]) -> None:
+def _show(shown: dict[str, Any]) -> None:
     # Plain lines, never wrapped: an error's detail stays whole for grep.
-    click.echo(f"podbot run, pid {data['pid']}, since {_when(data['started'])}" + (", with the console" if data["console"] else ""))
-    for platform, state in data["platforms"].items():
-        click.echo(f"{platform:<9} {state['state']:<10} since {_when(state['since'])}  {state['detail']}")
+    if shown["running"]:
+        click.echo(f"podbot run, pid {shown['pid']}, since {_when(shown['started'])}" + (", with the console" if shown["console"] else ""))
+        for platform, state in shown["platforms"].items():
+            click.echo(f"{platform:<9} {state['state']:<10} since {_when(state['since'])}  {state['detail']}")
+    for p in shown["processes"]:
+        click.echo(f"process   {p['role']:<10} pid {p['pid']} on {p['host']}, {p['workers']} job workers, since {_when(p['started'])}")
+    queue, outbox = shown["queue"], shown["outbox"]
+    click.echo(f"queue     {queue['queued']} queued, {queue['running']} running")
+    oldest = f", the oldest waiting {outbox['oldest_seconds']:.0f} s" if outbox["pending"] else ""
+    click.echo(f"outbox    {outbox['pending']} replies pending{oldest}")
+    for e in shown["schedules"]:
+        click.echo(
+            f"schedule  {e['name']} ({e['skill']}) {e['cron']} {e['timezone']}: " + ("paused" if e["paused"] else f"next {e['next']}")
+        )
+    for name, stage in shown["models"].items():
+        click.echo(f"model     {name}: {stage['state']}")
+    for problem in shown["problems"]:
+        click.echo(f"problem   {problem}")
 
 
 def _read(file: Path) -> dict[str, Any] | None:

@@ -108,5 +108,6 @@ class Scheduler:
             return Fired(entry.name, due, job.id, time.time())
         self.enqueue(job.id, 0.0)
         audit.record(self.db, entry.identity, entry.reply_to, "scheduled", skill.name, job.id, f"{entry.name} due {when} UTC")
-        log.info("schedule %s: job %s %s queued as %s", entry.name, job.id, skill.name, entry.identity)
+        fields = {"job": job.id, "skill": skill.name, "person": entry.identity, "outcome": "scheduled"}
+        log.info("schedule %s: job %s %s queued as %s", entry.name, job.id, skill.name, entry.identity, extra=fields)
         return Fired(entry.name, due, job.id, time.time())

@@ -91,7 +91,8 @@ class Worker:
             self._running[job_id] = attempt
         try:
             audit.record(self.db, job.requester, job.conversation, "started", job.skill, job.id, f"attempt {attempt} on {self.id}")
-            log.info("job %s %s for %s: attempt %s started", job.id, job.skill, job.requester, attempt)
+            fields = {"job": job.id, "skill": job.skill, "person": job.requester, "outcome": "started"}
+            log.info("job %s %s for %s: attempt %s started", job.id, job.skill, job.requester, attempt, extra=fields)
             result, error = self._run(skill, job, attempt)
             self._end(skill, job, attempt, result, error)
         finally:
@@ -122,7 +123,8 @@ class Worker:
             exit_code, output = result.exit_code, result.output
         duration = f"{result.duration:.3f}s" if result else "-"
         detail = f"{state.value} exit={exit_code} duration={duration} attempt={attempt}" + (f" error={error}" if error else "")
-        log.info("job %s %s for %s: %s", job.id, job.skill, job.requester, detail)
+        fields = {"job": job.id, "skill": job.skill, "person": job.requester, "outcome": state.value}
+        log.info("job %s %s for %s: %s", job.id, job.skill, job.requester, detail, extra=fields)
         retry = state != JobState.SUCCEEDED and skill is not None and attempt <= skill.retries
         again = ended = False
         fallback: int | None = None

@@ -10,14 +10,13 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from bot.config import ROOT
 from bot.errors import Unavailable
 from bot.runtime.runner import Runner
+from bot.shipped import SKILLS
 
 BASE_IMAGE = "localhost/podbot-base:latest"
 BUSYBOX = Path("/bin/busybox")
 CONTENT_LABEL = "podbot.content"
-SKILLS = ROOT / "skills"
 
 
 def _applets() -> list[str]:

@@ -223,3 +223,11 @@ def unfinished(db: Database, ids: list[int]) -> list[int]:
     marks = ",".join("?" * len(ids))
     rows = db.execute(f"SELECT id FROM jobs WHERE id IN ({marks}) AND state IN (?, ?)", (*ids, QUEUED, RUNNING)).fetchall()
     return [r["id"] for r in rows]
+
+
+def counts(db: Database, states: tuple[JobState, ...] = (JobState.QUEUED, JobState.RUNNING)) -> dict[str, int]:
+    """How many jobs are in each of `states` (for `podbot status`)."""
+    marks = ", ".join("?" for _ in states)
+    rows = db.execute(f"SELECT state, COUNT(*) AS n FROM jobs WHERE state IN ({marks}) GROUP BY state", tuple(states)).fetchall()
+    found = {row["state"]: row["n"] for row in rows}
+    return {state.value: found.get(state.value, 0) for state in states}

@@ -29,3 +29,9 @@ def set_paused(db: Database, name: str, paused: bool, now: float) -> bool:
         (int(paused), int(paused), now, name),
     )
     return cur.rowcount == 1
+
+
+def paused(db: Database, name: str) -> bool:
+    """Whether an entry is paused, without creating its row (a reader such as `podbot status` must not start its clock)."""
+    row = db.execute("SELECT paused FROM schedules WHERE name = ?", (name,)).fetchone()
+    return row is not None and bool(row["paused"])
