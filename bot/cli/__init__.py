@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from bot import __version__
-from bot.cli import evaluate, host, manifests, models, records, serve, status
+from bot.cli import evaluate, host, manifests, models, records, serve, status, tokens
 from bot.cli.common import Invocation, fail
 from bot.errors import PodbotError, Problems
 
@@ -60,5 +60,6 @@ for command in (
     records.audit,
     models.models,
     evaluate.eval_group,
+    tokens.token,
 ):
     main.add_command(command)

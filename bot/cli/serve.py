@@ -14,6 +14,7 @@ import adapters
 from adapters.console import ConsoleAdapter
 from bot.cli import status
 from bot.cli.common import Invocation, err, fail, pass_invocation
+from bot.gateway.server import Gateway
 
 USER_HELP = "Your console identity is console:USER (default: your login name)."
 WORKERS_HELP = "In-process job workers (0: leave jobs to `podbot worker`)."
@@ -50,7 +51,8 @@ def _serve(inv: Invocation, user: str | None, workers: int | None, console: bool
     platforms = adapters.configured(bot.cfg)
     for adapter in platforms:
         bot.add_adapter(adapter)
-    chat = ConsoleAdapter(user) if console or not platforms else None
+    gateway = Gateway(bot) if bot.cfg.gateway.listen else None
+    chat = ConsoleAdapter(user) if console or not (platforms or gateway) else None
     if chat is not None:
         bot.add_adapter(chat, chat.conversations)  # its person's replies and the shared console's, no one else's
     watch = status.PlatformWatch(platforms, status.path(bot.cfg), console=chat is not None)
@@ -59,6 +61,9 @@ def _serve(inv: Invocation, user: str | None, workers: int | None, console: bool
         adapter.start(bot)
     code = 0
     try:
+        if gateway is not None:
+            gateway.start()
+            err.print(f"podbot: gateway listening on {bot.cfg.gateway.address[0]} port {gateway.port}", markup=False, highlight=False)
         if chat is None:
             _watch_until_signal(watch)
         else:
@@ -71,6 +76,8 @@ def _serve(inv: Invocation, user: str | None, workers: int | None, console: bool
         _on_stop_signals(signal.SIG_DFL)  # while shutting down, a second signal ends the process at once
         for adapter in platforms:
             adapter.stop()
+        if gateway is not None:
+            gateway.stop()
         bot.stop()
         watch.close()
     if code:

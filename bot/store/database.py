@@ -81,6 +81,14 @@ CREATE TABLE IF NOT EXISTS pending (
     expires REAL NOT NULL,
     PRIMARY KEY (conversation, user)
 );
+CREATE TABLE IF NOT EXISTS tokens (
+    id TEXT PRIMARY KEY,
+    identity TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    created REAL NOT NULL,
+    expires REAL NOT NULL,
+    revoked REAL
+);
 """
 
 

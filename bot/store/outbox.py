@@ -102,6 +102,11 @@ def mark_failed(db: Database, item: Outgoing, error: Exception) -> float:
     return delay
 
 
+def retry_now(db: Database, conversation: str) -> None:
+    """Its platform can take this conversation's replies again (a client reconnected): try them now, not after the backoff."""
+    db.execute("UPDATE outbox SET next_try = NULL WHERE conversation = ? AND sent IS NULL AND gave_up IS NULL", (conversation,))
+
+
 def count_pending(db: Database, platforms: list[str], conversations: Sequence[str] | None = None) -> int:
     if not platforms:
         return 0

@@ -1,0 +1,51 @@
+"""`podbot token create` and `podbot token revoke`: the gateway's signed tokens."""
+
+from __future__ import annotations
+
+import click
+
+from bot.cli.common import Invocation, fail, pass_invocation
+from bot.gateway import tokens
+from bot.schema import parse_duration
+from bot.store import tokens as issued
+from bot.store.database import Database
+
+
+@click.group()
+def token() -> None:
+    """Tokens for the gateway (WebSocket and REST API): one identity each, an expiry, revocable."""
+
+
+@token.command()
+@click.option("--identity", required=True, help="Whom the token speaks for: web:NAME (roles as podbot.yaml gives them).")
+@click.option("--ttl", help="How long it lives: 30m, 12h … (default: gateway.token_ttl).")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    type=click.Choice(tokens.SCOPES),
+    help="What it may be used for; repeat for several (default: all). Roles still decide what the identity may do.",
+)
+@pass_invocation
+def create(inv: Invocation, identity: str, ttl: str | None, scopes: tuple[str, ...]) -> None:
+    """Print a new signed token (its id, for `podbot token revoke`, goes to stderr)."""
+    cfg = inv.config()
+    try:
+        seconds = parse_duration(ttl) if ttl else cfg.gateway.token_ttl
+    except ValueError:
+        fail(f"--ttl is a duration such as 30m or 12h, not {ttl!r}")
+    key = tokens.signing_key(cfg.data_dir)
+    grant = tokens.create(Database(cfg.db_path), key, identity, seconds, scopes or tokens.SCOPES)
+    click.echo(f"token {grant.token_id} for {grant.identity} ({' '.join(grant.scopes)}), valid {seconds:.0f} s", err=True)
+    click.echo(tokens.encode(key, grant))
+
+
+@token.command()
+@click.argument("token_id")
+@pass_invocation
+def revoke(inv: Invocation, token_id: str) -> None:
+    """Revoke a token by its id: every request with it is refused from now on (an open connection at its next message)."""
+    cfg = inv.config()
+    if not issued.revoke(Database(cfg.db_path), token_id):
+        fail(f"there is no unrevoked token {token_id}")
+    click.echo(f"token {token_id} revoked")

@@ -1,0 +1,94 @@
+"""The front door's checks, shared by every route: tokens, origins, and a bounded audit trail of what was refused.
+
+A refused request is answered with one line ("unauthorized") and nothing else; its
+reason goes to the audit log. A flood of refusals cannot fill the disk: at most
+`gateway.audit_failures` entries a minute are written, and the next entry written
+says how many were left out.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from bot.gateway import tokens
+from bot.store import audit
+from bot.store import tokens as issued
+from bot.store.database import Database
+
+WINDOW = 60.0  # seconds over which `audit_failures` entries may be written
+
+
+class Refusals:
+    """Audits refused requests, at most `per_minute` entries a minute (thread-safe: written from executor threads)."""
+
+    def __init__(self, db: Database, per_minute: int, clock: Callable[[], float] = time.monotonic):
+        self.db = db
+        self.per_minute = per_minute
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._window_start = 0.0
+        self._written = 0
+        self._left_out = 0
+
+    def record(self, remote: str, what: str, reason: str) -> None:
+        now = self.clock()
+        with self._lock:
+            if now - self._window_start >= WINDOW:
+                self._window_start, self._written = now, 0
+            if self._written >= self.per_minute:
+                self._left_out += 1
+                return
+            self._written += 1
+            left_out, self._left_out = self._left_out, 0
+        more = f" ({left_out} more refused requests not audited)" if left_out else ""
+        audit.record(self.db, f"gateway:{remote}", "gateway", "unauthorized", detail=f"{what}: {reason}{more}")
+
+
+class Doorman:
+    """Tokens checked against this data dir's key and the tokens table; refusals audited."""
+
+    def __init__(self, db: Database, key: bytes, refusals: Refusals):
+        self.db = db
+        self.key = key
+        self.refusals = refusals
+
+    def admit(self, token: str, remote: str, what: str) -> tokens.Grant | None:
+        """The token's grant, or None after auditing why it was refused."""
+        try:
+            return tokens.verify(self.db, self.key, token)
+        except tokens.TokenError as exc:
+            self.refusals.record(remote, what, str(exc))
+            return None
+
+    def still_valid(self, grant: tokens.Grant) -> bool:
+        """A grant admitted earlier (a long-lived connection) whose token has since expired or been revoked is not."""
+        row = issued.get(self.db, grant.token_id)
+        return row is not None and row.revoked is None and row.expires > time.time()
+
+
+class Waiting:
+    """Connections per remote address that have not authenticated yet (used from the event loop only)."""
+
+    def __init__(self, cap: int):
+        self.cap = cap
+        self._count: Counter[str] = Counter()
+
+    def enter(self, remote: str) -> bool:
+        if self._count[remote] >= self.cap:
+            return False
+        self._count[remote] += 1
+        return True
+
+    def leave(self, remote: str) -> None:
+        self._count[remote] -= 1
+        if self._count[remote] <= 0:
+            del self._count[remote]
+
+
+def same_origin(origin: str | None, host: str) -> bool:
+    """A request a browser sent from a page of another origin is refused; programs send no Origin at all."""
+    return origin is None or urlsplit(origin).netloc == host

@@ -1,0 +1,258 @@
+"""The gateway: one aiohttp app on `gateway.listen`, served from its own thread and event loop in the bot process.
+
+It only translates, like every adapter: a person's message from a WebSocket
+becomes a `Message` handed to `Bot.receive` (so roles, audit and the queue are
+the chat's), and the replies the outbox owes to the `web` platform are pushed to
+the sockets of their conversation. A conversation is its token's identity
+(`web:alice`); a reply for it while nobody of it is connected stays in the
+outbox, and goes out, in order, when one of its clients authenticates again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from typing import TypeVar
+
+from aiohttp import WSMsgType, web
+
+from adapters.contract import SimpleAdapter
+from bot.app import Bot
+from bot.errors import RetryLater, Unavailable
+from bot.flow import Message, Reply
+from bot.gateway import guard, protocol, tokens
+from bot.gateway.protocol import Close, FrameError
+from bot.store import outbox
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+OFFLINE_WAIT = 3600.0  # a reply for a conversation nobody is connected to waits this long, or until one of its clients connects
+SEND_TIMEOUT = 10.0  # a client that does not take a frame within this is treated as gone for this reply
+START_TIMEOUT = 30.0
+
+
+class Connections(SimpleAdapter):
+    """The `web` platform: the open, authenticated sockets by conversation. The outbox sender delivers through `send`."""
+
+    platform = "web"
+
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._open: dict[str, set[web.WebSocketResponse]] = defaultdict(set)  # touched on the gateway's loop only
+
+    def add(self, conversation: str, ws: web.WebSocketResponse) -> None:
+        self._open[conversation].add(ws)
+
+    def discard(self, conversation: str, ws: web.WebSocketResponse) -> None:
+        self._open[conversation].discard(ws)
+        if not self._open[conversation]:
+            del self._open[conversation]
+
+    def sockets(self) -> list[web.WebSocketResponse]:
+        return [ws for group in self._open.values() for ws in group]
+
+    def send(self, reply: Reply) -> None:
+        if self.loop is None:
+            raise RetryLater(OFFLINE_WAIT, "the gateway is not running")
+        future = asyncio.run_coroutine_threadsafe(self._push(reply), self.loop)
+        try:
+            delivered = future.result(SEND_TIMEOUT)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise TimeoutError(f"no client of {reply.conversation} took the reply within {SEND_TIMEOUT:.0f} s") from None
+        if not delivered:
+            raise RetryLater(OFFLINE_WAIT, "no client of this conversation is connected")
+
+    async def _push(self, reply: Reply) -> bool:
+        frame = protocol.reply(reply)
+        delivered = False
+        for ws in list(self._open.get(reply.conversation, ())):
+            try:
+                await ws.send_str(frame)
+                delivered = True
+            except (ConnectionError, RuntimeError):  # closing under us: its handler discards it
+                pass
+        return delivered
+
+
+class Gateway:
+    """The server; `start()` returns once it listens (`port` is the bound port), `stop()` closes every connection."""
+
+    def __init__(self, bot: Bot):
+        self.bot = bot
+        self.settings = bot.cfg.gateway
+        self.doorman = guard.Doorman(bot.db, tokens.signing_key(bot.cfg.data_dir), guard.Refusals(bot.db, self.settings.audit_failures))
+        self.connections = Connections()
+        self.port: int | None = None
+        self._waiting = guard.Waiting(self.settings.max_unauthenticated)
+        self._unauthenticated: set[web.WebSocketResponse] = set()
+        self._loop = asyncio.new_event_loop()
+        self._thread: threading.Thread | None = None
+        self._stopping: asyncio.Event | None = None
+        self._listening = threading.Event()
+        self._failure: BaseException | None = None
+        bot.add_adapter(self.connections)
+
+    # --- lifecycle (from the main thread) ---
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._main, name="gateway", daemon=True)
+        self._thread.start()
+        self._listening.wait(START_TIMEOUT)
+        if self._failure is not None:
+            raise Unavailable(f"the gateway cannot listen on {self.settings.listen}: {self._failure}")
+        log.info("gateway: listening on %s (port %s)", self.settings.listen, self.port)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self._stopping is not None and not self._loop.is_closed():
+            try:
+                self._loop.call_soon_threadsafe(self._stopping.set)
+            except RuntimeError:  # the loop closed in between
+                pass
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _main(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._serve())
+        except BaseException as exc:
+            self._failure = exc
+        finally:
+            self.connections.loop = None
+            self._listening.set()
+            self._loop.close()
+
+    async def _serve(self) -> None:
+        self._stopping = asyncio.Event()
+        runner = web.AppRunner(self.app(), access_log=None)
+        await runner.setup()
+        host, port = self.settings.address
+        try:
+            await web.TCPSite(runner, host, port).start()
+            self.port = runner.addresses[0][1]
+            self.connections.loop = asyncio.get_running_loop()
+            self._listening.set()
+            await self._stopping.wait()
+            self.connections.loop = None
+            for ws in self.connections.sockets() + list(self._unauthenticated):
+                await ws.close(code=Close.GOING_AWAY, message=b"the gateway stops")
+        finally:
+            await runner.cleanup()
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/ws", self.websocket)
+        return app
+
+    async def _off_loop(self, work: Callable[..., T], *args: object) -> T:
+        """Run blocking work (SQLite, the pipeline) on the loop's threads, so the gateway keeps serving meanwhile."""
+        return await asyncio.get_running_loop().run_in_executor(None, work, *args)
+
+    # --- the WebSocket endpoint ---
+
+    async def websocket(self, request: web.Request) -> web.StreamResponse:
+        remote = request.remote or "unknown"
+        if not guard.same_origin(request.headers.get("Origin"), request.host):
+            await self._off_loop(self.doorman.refusals.record, remote, "/ws", "another origin")
+            raise web.HTTPForbidden(text="forbidden: another origin\n")
+        ws = web.WebSocketResponse(heartbeat=self.settings.heartbeat, max_msg_size=self.settings.max_frame)
+        await ws.prepare(request)
+        if not self._waiting.enter(remote):
+            await self._off_loop(self.doorman.refusals.record, remote, "/ws", "too many unauthenticated connections")
+            await ws.close(code=Close.TOO_MANY, message=b"too many unauthenticated connections from your address")
+            return ws
+        self._unauthenticated.add(ws)
+        try:
+            grant = await self._authenticate(ws, remote)
+        finally:
+            self._waiting.leave(remote)
+            self._unauthenticated.discard(ws)
+        if grant is not None:
+            await self._converse(ws, grant)
+        return ws
+
+    async def _authenticate(self, ws: web.WebSocketResponse, remote: str) -> tokens.Grant | None:
+        """The grant of the connection's first frame, or None once the connection is closed with the reason."""
+
+        async def refuse(code: Close, reason: str, told: str | None = None) -> None:
+            await self._off_loop(self.doorman.refusals.record, remote, "/ws", reason)
+            await ws.close(code=code, message=(told or reason).encode()[:120])
+
+        try:
+            msg = await ws.receive(timeout=self.settings.auth_timeout)
+        except TimeoutError:
+            await refuse(Close.AUTH_TIMEOUT, "no auth frame in time")
+            return None
+        if msg.type == WSMsgType.BINARY:
+            await refuse(Close.BINARY, "a binary frame")
+            return None
+        if msg.type != WSMsgType.TEXT:  # closed, or a frame too big (aiohttp closed it with 1009)
+            await self._off_loop(self.doorman.refusals.record, remote, "/ws", f"closed before auth ({ws.close_code})")
+            return None
+        try:
+            frame = protocol.parse(msg.data)
+        except FrameError as exc:
+            await refuse(exc.code, str(exc))
+            return None
+        if not isinstance(frame, protocol.Auth):
+            await refuse(Close.UNAUTHORIZED, "the first frame was not auth", "unauthorized")
+            return None
+        if frame.version != protocol.VERSION:
+            await refuse(Close.BAD_VERSION, f"protocol version {frame.version}; this server speaks {protocol.VERSION}")
+            return None
+        grant = await self._off_loop(self.doorman.admit, frame.token, remote, "/ws")
+        if grant is None:
+            await ws.close(code=Close.UNAUTHORIZED, message=b"unauthorized")
+            return None
+        if "chat" not in grant.scopes:
+            await refuse(Close.FORBIDDEN, f"token {grant.token_id} has no chat scope")
+            return None
+        return grant
+
+    async def _converse(self, ws: web.WebSocketResponse, grant: tokens.Grant) -> None:
+        conversation = grant.identity
+        self.connections.add(conversation, ws)
+        try:
+            await ws.send_str(protocol.welcome(grant.identity, conversation, self.settings.heartbeat))
+            # What waited for this conversation while nobody was connected goes out now, oldest first.
+            await self._off_loop(outbox.retry_now, self.bot.db, conversation)
+            self.bot.loops.wake()
+            while True:
+                msg = await ws.receive()
+                if msg.type == WSMsgType.BINARY:
+                    await ws.close(code=Close.BINARY, message=b"text frames only")
+                if msg.type != WSMsgType.TEXT:
+                    return
+                try:
+                    frame = protocol.parse(msg.data)
+                    if isinstance(frame, protocol.Auth):
+                        raise FrameError(Close.BAD_FRAME, "already authenticated")
+                except FrameError as exc:
+                    await ws.close(code=exc.code, message=str(exc).encode()[:120])
+                    return
+                if isinstance(frame, protocol.Ping):
+                    await ws.send_str(protocol.pong())
+                elif not await self._off_loop(self._hand_over, grant, frame.text):
+                    await ws.close(code=Close.UNAUTHORIZED, message=b"unauthorized")
+                    return
+                else:
+                    await ws.send_str(protocol.ack(frame.id))
+        finally:
+            self.connections.discard(conversation, ws)
+
+    def _hand_over(self, grant: tokens.Grant, text: str) -> bool:
+        """Hand a person's message to the pipeline, unless their token expired or was revoked since they connected."""
+        if not self.doorman.still_valid(grant):
+            self.doorman.refusals.record(grant.identity, "/ws", f"token {grant.token_id} expired or revoked while connected")
+            return False
+        name = grant.identity.split(":", 1)[1]
+        self.bot.receive(Message("web", grant.identity, grant.identity, text, name, message_id=uuid.uuid4().hex))
+        return True

@@ -1,0 +1,41 @@
+"""The gateway's tokens: every token issued has a row, so that it can be listed and revoked before it expires.
+
+The signed token itself never reaches the database: only its id, whom it
+speaks for, what it may do and until when.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from bot.store.database import Database
+
+
+@dataclass(frozen=True)
+class Issued:
+    id: str
+    identity: str
+    scopes: tuple[str, ...]
+    created: float
+    expires: float
+    revoked: float | None
+
+
+def add(db: Database, token_id: str, identity: str, scopes: tuple[str, ...], expires: float) -> None:
+    db.execute(
+        "INSERT INTO tokens (id, identity, scopes, created, expires) VALUES (?, ?, ?, ?, ?)",
+        (token_id, identity, " ".join(scopes), time.time(), expires),
+    )
+
+
+def get(db: Database, token_id: str) -> Issued | None:
+    row = db.execute("SELECT id, identity, scopes, created, expires, revoked FROM tokens WHERE id = ?", (token_id,)).fetchone()
+    if row is None:
+        return None
+    return Issued(row["id"], row["identity"], tuple(row["scopes"].split()), row["created"], row["expires"], row["revoked"])
+
+
+def revoke(db: Database, token_id: str) -> bool:
+    """Revoke a token; False when there is no such token or it was revoked already."""
+    return db.execute("UPDATE tokens SET revoked = ? WHERE id = ? AND revoked IS NULL", (time.time(), token_id)).rowcount == 1
