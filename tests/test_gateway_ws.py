@@ -20,11 +20,13 @@ from bot import config
 from bot.app import Bot
 from bot.cli import main
 from bot.errors import Unavailable
-from bot.flow import Reply
+from bot.flow import Message, Reply
 from bot.gateway import client, guard, protocol, tokens
 from bot.gateway.protocol import Close
 from bot.gateway.server import Gateway
 from bot.store import audit, ledger
+from bot.store import tokens as issued
+from bot.store.database import Database
 from tests.conftest import WAIT, make_bot, write_config
 from tests.fake_runner import FakeRunner, Scripted
 from tests.gateway_helpers import Served, closed_with, next_reply, serving
@@ -79,8 +81,6 @@ def test_replies_for_an_offline_client_wait_in_the_outbox_and_arrive_in_order_af
     gateway = Gateway(first)
     first.start(2, schedules=False)
     gateway.start()
-    from bot.flow import Message
-
     job_ids = []
     for n, word in enumerate(["one", "two", "three"]):
         replies = first.receive(Message("web", "web:alice", "web:alice", f"say {word}", "alice", message_id=f"offline-{n}"))
@@ -130,8 +130,6 @@ def _tokens(served: Served) -> dict[str, str]:
     key = tokens.signing_key(served.bot.cfg.data_dir)
     good = tokens.create(served.bot.db, key, "web:alice", 3600)
     revoked = tokens.create(served.bot.db, key, "web:alice", 3600)
-    from bot.store import tokens as issued
-
     issued.revoke(served.bot.db, revoked.token_id)
     valid = tokens.encode(key, good)
     header, payload, signature = valid.split(".")
@@ -311,7 +309,7 @@ def test_a_page_of_another_origin_is_refused(tmp_path, log_dir):
 
 
 def test_a_token_without_chat_scope_and_a_token_revoked_while_connected(tmp_path, log_dir):
-    with serving(tmp_path, log_dir) as served:
+    with serving(tmp_path, log_dir, heartbeat=3600) as served:  # the revocation is seen at the next message
         reader = served.token(scopes=("read",))
         key = tokens.signing_key(served.bot.cfg.data_dir)
         grant = tokens.create(served.bot.db, key, "web:alice", 3600)
@@ -321,8 +319,6 @@ def test_a_token_without_chat_scope_and_a_token_revoked_while_connected(tmp_path
                 await client.connect(served.ws_url, reader)
             alice = await client.connect(served.ws_url, tokens.encode(key, grant))
             await alice.send("/whoami")
-            from bot.store import tokens as issued
-
             issued.revoke(served.bot.db, grant.token_id)
             with pytest.raises(client.Closed) as cut:
                 await alice.send("/whoami")
@@ -332,9 +328,23 @@ def test_a_token_without_chat_scope_and_a_token_revoked_while_connected(tmp_path
         assert asyncio.run(scenario()) == (Close.FORBIDDEN, Close.UNAUTHORIZED)
 
 
-def test_refusals_are_audited_at_most_n_a_minute_and_the_rest_counted(tmp_path):
-    from bot.store.database import Database
+def test_a_connection_whose_token_is_revoked_is_closed_without_a_message(tmp_path, log_dir):
+    with serving(tmp_path, log_dir, heartbeat=0.2) as served:
+        key = tokens.signing_key(served.bot.cfg.data_dir)
+        grant = tokens.create(served.bot.db, key, "web:alice", 3600)
 
+        async def idle_then_revoked() -> int | None:
+            session, ws = await raw(served)
+            async with session:
+                await ws.send_str(protocol.auth(tokens.encode(key, grant)))
+                assert json.loads((await ws.receive()).data)["type"] == "welcome"
+                issued.revoke(served.bot.db, grant.token_id)
+                return (await closed_with(ws))[0]
+
+        assert asyncio.run(idle_then_revoked()) == Close.UNAUTHORIZED
+
+
+def test_refusals_are_audited_at_most_n_a_minute_and_the_rest_counted(tmp_path):
     db = Database(tmp_path / "podbot.db")
     clock = [1000.0]
     refused = guard.Refusals(db, 2, clock=lambda: clock[0])

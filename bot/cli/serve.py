@@ -51,7 +51,7 @@ def _serve(inv: Invocation, user: str | None, workers: int | None, console: bool
     platforms = adapters.configured(bot.cfg)
     for adapter in platforms:
         bot.add_adapter(adapter)
-    gateway = Gateway(bot) if bot.cfg.gateway.listen else None
+    gateway = Gateway(bot, platforms) if bot.cfg.gateway.listen else None
     chat = ConsoleAdapter(user) if console or not (platforms or gateway) else None
     if chat is not None:
         bot.add_adapter(chat, chat.conversations)  # its person's replies and the shared console's, no one else's

@@ -12,20 +12,22 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import logging
 import threading
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from aiohttp import WSMsgType, web
 
+from adapters.base import NetworkAdapter
 from adapters.contract import SimpleAdapter
 from bot.app import Bot
 from bot.errors import RetryLater, Unavailable
 from bot.flow import Message, Reply
-from bot.gateway import guard, protocol, tokens
+from bot.gateway import api, guard, health, metrics, protocol, tokens
 from bot.gateway.protocol import Close, FrameError
 from bot.store import outbox
 
@@ -36,6 +38,8 @@ T = TypeVar("T")
 OFFLINE_WAIT = 3600.0  # a reply for a conversation nobody is connected to waits this long, or until one of its clients connects
 SEND_TIMEOUT = 10.0  # a client that does not take a frame within this is treated as gone for this reply
 START_TIMEOUT = 30.0
+# Sent with every HTTP answer: nothing the gateway serves may be framed, sniffed into another type, or leak a referrer.
+HEADERS = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
 
 
 class Connections(SimpleAdapter):
@@ -85,14 +89,19 @@ class Connections(SimpleAdapter):
 class Gateway:
     """The server; `start()` returns once it listens (`port` is the bound port), `stop()` closes every connection."""
 
-    def __init__(self, bot: Bot):
+    def __init__(self, bot: Bot, platforms: Sequence[NetworkAdapter] = ()):
+        """`platforms`: the other adapters, whose state /readyz and /metrics report."""
         self.bot = bot
+        self.platforms = platforms
+        self.api = api.Api(bot)
         self.settings = bot.cfg.gateway
         self.doorman = guard.Doorman(bot.db, tokens.signing_key(bot.cfg.data_dir), guard.Refusals(bot.db, self.settings.audit_failures))
         self.connections = Connections()
+        self.figures = metrics.registry(bot, platforms, lambda: len(self._admitted))
         self.port: int | None = None
         self._waiting = guard.Waiting(self.settings.max_unauthenticated)
         self._unauthenticated: set[web.WebSocketResponse] = set()
+        self._admitted: dict[web.WebSocketResponse, tokens.Grant] = {}
         self._loop = asyncio.new_event_loop()
         self._thread: threading.Thread | None = None
         self._stopping: asyncio.Event | None = None
@@ -140,17 +149,103 @@ class Gateway:
             self.port = runner.addresses[0][1]
             self.connections.loop = asyncio.get_running_loop()
             self._listening.set()
+            expiry = asyncio.create_task(self._close_expired())
             await self._stopping.wait()
+            expiry.cancel()
             self.connections.loop = None
             for ws in self.connections.sockets() + list(self._unauthenticated):
                 await ws.close(code=Close.GOING_AWAY, message=b"the gateway stops")
         finally:
             await runner.cleanup()
 
+    async def _close_expired(self) -> None:
+        """Close connections whose token expired or was revoked since they authenticated, once every heartbeat."""
+        while True:
+            await asyncio.sleep(self.settings.heartbeat)
+            grants = {grant.token_id: grant for grant in self._admitted.values()}
+            gone = {token_id for token_id, grant in grants.items() if not await self._off_loop(self.doorman.still_valid, grant)}
+            for ws, grant in list(self._admitted.items()):
+                if grant.token_id in gone:
+                    await ws.close(code=Close.UNAUTHORIZED, message=b"unauthorized")
+
     def app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=[self._front_door], client_max_size=self.settings.max_frame)
         app.router.add_get("/ws", self.websocket)
+        app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/readyz", self.readyz)
+        app.router.add_get("/metrics", self.metrics)
+        app.router.add_get("/api/v1/openapi.json", self.openapi)
+        for route in api.ROUTES:
+            app.router.add_route(route.method, f"/api/v1{route.path}", self._api_route(route))
         return app
+
+    @web.middleware
+    async def _front_door(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """What every request passes: pages of another origin are refused; every answer carries HEADERS."""
+        if not guard.same_origin(request.headers.get("Origin"), request.host):
+            await self._off_loop(self.doorman.refusals.record, request.remote or "unknown", request.path, "another origin")
+            return web.Response(status=403, text="forbidden: another origin\n")
+        try:
+            response = await handler(request)
+        except web.HTTPException as refused:  # 401, 403, 404 …: the same headers, and the one line as it is
+            response = web.Response(status=refused.status, text=refused.text, headers=refused.headers)
+        if not isinstance(response, web.WebSocketResponse):
+            response.headers.extend((k, v) for k, v in HEADERS.items() if k not in response.headers)
+            response.headers["Server"] = "podbot"  # not which aiohttp and Python versions answer
+        return response
+
+    async def _grant(self, request: web.Request, scope: str) -> tokens.Grant:
+        """The request's grant (Authorization: Bearer TOKEN); 401 with one line if there is none, 403 without `scope`."""
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        remote = request.remote or "unknown"
+        grant = None
+        if scheme.lower() == "bearer" and token.strip():
+            grant = await self._off_loop(self.doorman.admit, token.strip(), remote, request.path)
+        else:
+            await self._off_loop(self.doorman.refusals.record, remote, request.path, "no bearer token")
+        if grant is None:
+            raise web.HTTPUnauthorized(text="unauthorized\n", headers={"WWW-Authenticate": "Bearer"})
+        if scope not in grant.scopes:
+            raise web.HTTPForbidden(text=f"this token has no {scope} scope\n")
+        return grant
+
+    def _api_route(self, route: api.Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            grant = await self._grant(request, route.scope)
+            body = None
+            if request.body_exists:
+                try:
+                    body = await request.json()
+                except ValueError:
+                    return web.json_response({"error": "the body is not JSON"}, status=400)
+            call = api.Request(dict(request.match_info), dict(request.query), body)
+            try:
+                answer = await self._off_loop(route.handler, self.api, grant, call)
+            except api.BadRequest as exc:
+                answer = api.error(400, str(exc))
+            return web.json_response(answer.body, status=answer.status)
+
+        return handle
+
+    async def healthz(self, request: web.Request) -> web.StreamResponse:
+        return web.Response(text="ok\n")
+
+    async def readyz(self, request: web.Request) -> web.StreamResponse:
+        await self._grant(request, "read")
+        checks = await self._off_loop(health.readiness, self.bot, self.platforms)
+        ready = all(check.ok for check in checks)
+        body = {"ready": ready, "checks": [dataclasses.asdict(check) for check in checks]}
+        return web.json_response(body, status=200 if ready else 503)
+
+    async def metrics(self, request: web.Request) -> web.StreamResponse:
+        await self._grant(request, "read")
+        body = await self._off_loop(metrics.text, self.figures)
+        return web.Response(body=body, headers={"Content-Type": metrics.CONTENT_TYPE})
+
+    async def openapi(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(api.openapi())
 
     async def _off_loop(self, work: Callable[..., T], *args: object) -> T:
         """Run blocking work (SQLite, the pipeline) on the loop's threads, so the gateway keeps serving meanwhile."""
@@ -160,9 +255,6 @@ class Gateway:
 
     async def websocket(self, request: web.Request) -> web.StreamResponse:
         remote = request.remote or "unknown"
-        if not guard.same_origin(request.headers.get("Origin"), request.host):
-            await self._off_loop(self.doorman.refusals.record, remote, "/ws", "another origin")
-            raise web.HTTPForbidden(text="forbidden: another origin\n")
         ws = web.WebSocketResponse(heartbeat=self.settings.heartbeat, max_msg_size=self.settings.max_frame)
         await ws.prepare(request)
         if not self._waiting.enter(remote):
@@ -220,6 +312,7 @@ class Gateway:
     async def _converse(self, ws: web.WebSocketResponse, grant: tokens.Grant) -> None:
         conversation = grant.identity
         self.connections.add(conversation, ws)
+        self._admitted[ws] = grant
         try:
             await ws.send_str(protocol.welcome(grant.identity, conversation, self.settings.heartbeat))
             # What waited for this conversation while nobody was connected goes out now, oldest first.
@@ -247,6 +340,7 @@ class Gateway:
                     await ws.send_str(protocol.ack(frame.id))
         finally:
             self.connections.discard(conversation, ws)
+            del self._admitted[ws]
 
     def _hand_over(self, grant: tokens.Grant, text: str) -> bool:
         """Hand a person's message to the pipeline, unless their token expired or was revoked since they connected."""

@@ -1,0 +1,80 @@
+"""/metrics in Prometheus' text format, read from the database when scraped, so every process and restart agrees.
+
+The job ledger and the outbox are the truth, so the figures come from them rather
+than from counters kept in memory: jobs by skill and state, how long finished
+jobs ran (a histogram), the queue's depth, what the outbox still owes each
+platform and how old its oldest reply is, and whether each platform is connected.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from adapters.base import NetworkAdapter
+from bot.app import Bot
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
+
+
+class Figures(Collector):
+    def __init__(self, bot: Bot, platforms: Sequence[NetworkAdapter], connections: Callable[[], int]):
+        self.bot = bot
+        self.platforms = platforms
+        self.connections = connections
+
+    def collect(self) -> Iterator[Metric]:
+        db = self.bot.db
+        jobs = GaugeMetricFamily("podbot_jobs", "Jobs in the ledger by skill and state", labels=["skill", "state"])
+        for row in db.execute("SELECT skill, state, COUNT(*) AS n FROM jobs GROUP BY skill, state"):
+            jobs.add_metric([row["skill"], row["state"]], row["n"])
+        yield jobs
+        yield self._durations()
+        yield GaugeMetricFamily("podbot_queue_depth", "Messages waiting in the job queue (Huey)", value=self.bot.queue.pending())
+        pending = GaugeMetricFamily("podbot_outbox_pending", "Replies not yet accepted by their platform", labels=["platform"])
+        oldest = GaugeMetricFamily("podbot_outbox_oldest_seconds", "Age of the oldest reply still owed, per platform", labels=["platform"])
+        now = time.time()
+        rows = db.execute(
+            "SELECT platform, COUNT(*) AS n, MIN(created) AS first FROM outbox WHERE sent IS NULL AND gave_up IS NULL GROUP BY platform"
+        )
+        for row in rows:
+            pending.add_metric([row["platform"]], row["n"])
+            oldest.add_metric([row["platform"]], now - row["first"])
+        yield pending
+        yield oldest
+        connected = GaugeMetricFamily(
+            "podbot_adapter_connected", "Whether a platform adapter is connected (1) or not (0)", labels=["platform"]
+        )
+        for adapter in self.platforms:
+            connected.add_metric([adapter.platform], 1.0 if adapter.status().state == "connected" else 0.0)
+        connected.add_metric(["web"], 1.0)
+        yield connected
+        yield GaugeMetricFamily("podbot_gateway_connections", "Authenticated WebSocket connections", value=self.connections())
+
+    def _durations(self) -> HistogramMetricFamily:
+        # One pass over the finished jobs: a count per bucket, per skill.
+        buckets = ", ".join(f"SUM(finished - started <= {le})" for le in DURATION_BUCKETS)
+        rows = self.bot.db.execute(
+            f"SELECT skill, COUNT(*) AS n, SUM(finished - started) AS total, {buckets} FROM jobs"
+            " WHERE started IS NOT NULL AND finished IS NOT NULL GROUP BY skill"
+        ).fetchall()
+        family = HistogramMetricFamily("podbot_job_duration_seconds", "How long finished jobs ran", labels=["skill"])
+        for row in rows:
+            counts = [(str(le), float(row[3 + i])) for i, le in enumerate(DURATION_BUCKETS)]
+            family.add_metric([row["skill"]], [*counts, ("+Inf", float(row["n"]))], row["total"])
+        return family
+
+
+def registry(bot: Bot, platforms: Sequence[NetworkAdapter], connections: Callable[[], int]) -> CollectorRegistry:
+    found = CollectorRegistry(auto_describe=False)
+    found.register(Figures(bot, platforms, connections))
+    return found
+
+
+def text(figures: CollectorRegistry) -> bytes:
+    return generate_latest(figures)
