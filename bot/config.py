@@ -69,6 +69,7 @@ DEFAULTS: dict[str, Any] = {
         "auth_timeout": 10.0,  # seconds a new connection has to send its auth frame
         "max_unauthenticated": 8,  # connections per remote address still waiting to authenticate
         "audit_failures": 60,  # refused requests audited per minute; the rest are counted in the next entry
+        "hooks": {},  # NAME -> {skill, as, args, body_arg, reply_to}: POST /api/v1/hooks/NAME (secret: HOOK_<NAME>_SECRET)
     },
     "limits": {
         "memory": "256m",
@@ -136,6 +137,7 @@ class GatewayConfig:
     auth_timeout: float
     max_unauthenticated: int
     audit_failures: int
+    hooks: dict[str, dict[str, Any]]
 
     @property
     def address(self) -> tuple[str, int]:

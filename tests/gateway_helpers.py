@@ -40,14 +40,16 @@ class Served:
 
 
 @contextmanager
-def serving(tmp_path: Path, log_dir: Path, runner: FakeRunner | None = None, **settings: Any) -> Iterator[Served]:
+def serving(
+    tmp_path: Path, log_dir: Path, runner: FakeRunner | None = None, environ: dict[str, str] | None = None, **settings: Any
+) -> Iterator[Served]:
     """A bot (2 workers, no schedules) and its gateway, both stopped afterwards; `settings` go under `gateway:`."""
     path = write_config(
         tmp_path, log_dir, gateway={"listen": "127.0.0.1:0", **settings}, roles={"admin": ["web:ada"], "operator": ["web:olga"]}
     )
     runner = runner or FakeRunner()
     bot = make_bot(config.load(str(path), environ={}), runner)
-    gateway = Gateway(bot)
+    gateway = Gateway(bot, environ=environ or {})
     bot.start(2, schedules=False)
     gateway.start()
     try:

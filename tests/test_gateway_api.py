@@ -121,7 +121,8 @@ def test_openapi_health_readiness_and_metrics(tmp_path, log_dir):
     with serving(tmp_path, log_dir) as served:
         status, doc = run(served, "GET", "/api/v1/openapi.json")
         assert status == 200 and doc["openapi"].startswith("3.")
-        assert {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops} == {(r.method, "/api/v1" + r.path) for r in api.ROUTES}
+        documented = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
+        assert documented == {(r.method, "/api/v1" + r.path) for r in api.ROUTES} | {("POST", "/api/v1/hooks/{name}")}
         assert run(served, "GET", "/healthz") == (200, "ok\n")
         token = served.token(scopes=("read",))
         status, ready = run(served, "GET", "/readyz", token)

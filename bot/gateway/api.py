@@ -197,6 +197,14 @@ def openapi() -> dict[str, Any]:
             body = {"type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}}
             operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
         paths.setdefault(f"/api/v1{route.path}", {})[route.method.lower()] = operation
+    paths["/api/v1/hooks/{name}"] = {
+        "post": {
+            "summary": "Run a configured hook's skill (HMAC-signed: X-Podbot-Timestamp, X-Podbot-Signature: sha256=HMAC(TIMESTAMP.BODY))",
+            "security": [],
+            "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"202": {"description": "queued: {job_id}"}, **errors},
+        }
+    }
     return {
         "openapi": "3.1.0",
         "info": {"title": "podbot gateway", "version": VERSION},

@@ -22,12 +22,13 @@ from typing import TypeVar
 
 from aiohttp import WSMsgType, web
 
+from adapters import credentials
 from adapters.base import NetworkAdapter
 from adapters.contract import SimpleAdapter
 from bot.app import Bot
 from bot.errors import RetryLater, Unavailable
 from bot.flow import Message, Reply
-from bot.gateway import api, guard, health, metrics, protocol, tokens
+from bot.gateway import api, guard, health, hooks, metrics, protocol, tokens
 from bot.gateway.protocol import Close, FrameError
 from bot.store import outbox
 
@@ -89,14 +90,17 @@ class Connections(SimpleAdapter):
 class Gateway:
     """The server; `start()` returns once it listens (`port` is the bound port), `stop()` closes every connection."""
 
-    def __init__(self, bot: Bot, platforms: Sequence[NetworkAdapter] = ()):
-        """`platforms`: the other adapters, whose state /readyz and /metrics report."""
+    def __init__(self, bot: Bot, platforms: Sequence[NetworkAdapter] = (), environ: dict[str, str] | None = None):
+        """`platforms`: the other adapters, whose state /readyz and /metrics report; `environ` holds the hooks' secrets."""
         self.bot = bot
         self.platforms = platforms
         self.api = api.Api(bot)
         self.settings = bot.cfg.gateway
         self.doorman = guard.Doorman(bot.db, tokens.signing_key(bot.cfg.data_dir), guard.Refusals(bot.db, self.settings.audit_failures))
         self.connections = Connections()
+        self.hooks = hooks.configured(
+            self.settings.hooks, bot.cfg.alert_conversation, lambda names: credentials.read(bot.cfg, environ, names)
+        )
         self.figures = metrics.registry(bot, platforms, lambda: len(self._admitted))
         self.port: int | None = None
         self._waiting = guard.Waiting(self.settings.max_unauthenticated)
@@ -175,6 +179,7 @@ class Gateway:
         app.router.add_get("/readyz", self.readyz)
         app.router.add_get("/metrics", self.metrics)
         app.router.add_get("/api/v1/openapi.json", self.openapi)
+        app.router.add_post("/api/v1/hooks/{name}", self.hook)
         for route in api.ROUTES:
             app.router.add_route(route.method, f"/api/v1{route.path}", self._api_route(route))
         return app
@@ -243,6 +248,18 @@ class Gateway:
         await self._grant(request, "read")
         body = await self._off_loop(metrics.text, self.figures)
         return web.Response(body=body, headers={"Content-Type": metrics.CONTENT_TYPE})
+
+    async def hook(self, request: web.Request) -> web.StreamResponse:
+        hook = self.hooks.get(request.match_info["name"])
+        body = await request.read()
+        headers = request.headers
+        why = hooks.unsigned(hook, headers.get("X-Podbot-Timestamp", ""), headers.get("X-Podbot-Signature", ""), body)
+        if why is not None or hook is None:
+            await self._off_loop(self.doorman.refusals.record, request.remote or "unknown", request.path, why or "no such hook")
+            raise web.HTTPUnauthorized(text="unauthorized\n")
+        outcome = await self._off_loop(hooks.run, self.bot, hook, body)
+        self.bot.loops.wake()
+        return web.json_response(outcome.body, status=outcome.status)
 
     async def openapi(self, request: web.Request) -> web.StreamResponse:
         return web.json_response(api.openapi())
