@@ -64,6 +64,9 @@ DEFAULTS: dict[str, Any] = {
     "gateway": {
         "listen": None,  # e.g. 127.0.0.1:8080 (8080 is the convention; port 0 takes a free one)
         "token_ttl": "24h",  # how long a token from `podbot token create` lives unless --ttl says otherwise
+        "login_ttl": "10m",  # how long a one-time link from `podbot web login` may be used (once)
+        "session_ttl": "12h",  # how long a browser stays logged in after using the link
+        "public_url": None,  # the address people open, e.g. https://podbot.example.org (default: http://<listen>)
         "max_frame": 65536,  # bytes in one WebSocket frame; a bigger one closes the connection (1009)
         "heartbeat": 20.0,  # seconds between WebSocket pings; a client that misses a pong is closed
         "auth_timeout": 10.0,  # seconds a new connection has to send its auth frame
@@ -132,6 +135,9 @@ class ModelConfig:
 class GatewayConfig:
     listen: str | None  # HOST:PORT, or None: no gateway
     token_ttl: float  # seconds
+    login_ttl: float
+    session_ttl: float
+    public_url: str | None
     max_frame: int
     heartbeat: float
     auth_timeout: float
@@ -251,6 +257,11 @@ def load(path: str | None = None, environ: dict[str, str] | None = None) -> Conf
         limits=Limits(**{**data["limits"], "max_timeout": parse_duration(data["limits"]["max_timeout"])}),
         platforms=dict(data["platforms"]),
         model=ModelConfig(**{**model, "dir": models_dir, "file": os.path.expanduser(model["file"])}),
-        gateway=GatewayConfig(**{**data["gateway"], "token_ttl": parse_duration(data["gateway"]["token_ttl"])}),
+        gateway=GatewayConfig(
+            **{
+                **data["gateway"],
+                **{key: parse_duration(data["gateway"][key]) for key in ("token_ttl", "login_ttl", "session_ttl")},
+            }
+        ),
         source=str(path) if path else "defaults",
     )

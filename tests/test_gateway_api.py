@@ -47,7 +47,7 @@ def test_every_request_without_a_valid_token_gets_401_with_one_line_and_an_audit
                 assert headers["Server"] == "podbot" and headers["X-Content-Type-Options"] == "nosniff"
         refused = [e for e in audit.latest(served.bot.db, 100) if e.event == "unauthorized"]
     assert len(refused) == 3 * len(PROTECTED)
-    assert {e.detail.split(": ", 1)[1].split(":")[0] for e in refused} >= {"no bearer token", "invalid", "expired"}
+    assert {e.detail.split(": ", 1)[1].split(":")[0] for e in refused} >= {"no token", "invalid", "expired"}
 
 
 def test_a_message_by_rest_is_a_chat_message_and_its_job_can_be_read(tmp_path, log_dir):

@@ -61,5 +61,6 @@ for command in (
     models.models,
     evaluate.eval_group,
     tokens.token,
+    tokens.web,
 ):
     main.add_command(command)

@@ -1,4 +1,4 @@
-"""`podbot token create` and `podbot token revoke`: the gateway's signed tokens."""
+"""`podbot token create`, `podbot token revoke` and `podbot web login`: the ways into the gateway."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import click
 
 from bot.cli.common import Invocation, fail, pass_invocation
 from bot.gateway import tokens
+from bot.gateway.web import login_link
 from bot.schema import parse_duration
 from bot.store import tokens as issued
 from bot.store.database import Database
@@ -49,3 +50,21 @@ def revoke(inv: Invocation, token_id: str) -> None:
     if not issued.revoke(Database(cfg.db_path), token_id):
         fail(f"there is no unrevoked token {token_id}")
     click.echo(f"token {token_id} revoked")
+
+
+@click.group()
+def web() -> None:
+    """The web chat and dashboard served by the gateway."""
+
+
+@web.command()
+@click.option("--user", required=True, help="The person: they log in as web:USER.")
+@pass_invocation
+def login(inv: Invocation, user: str) -> None:
+    """Print a one-time login link for USER (it works once, within gateway.login_ttl)."""
+    cfg = inv.config()
+    if not cfg.gateway.listen:
+        fail("the gateway is off: set gateway.listen in podbot.yaml (e.g. 127.0.0.1:8080)")
+    code = tokens.login_code(Database(cfg.db_path), f"web:{user}", cfg.gateway.login_ttl)
+    click.echo(f"one-time link for web:{user}, valid {cfg.gateway.login_ttl:.0f} s:", err=True)
+    click.echo(login_link(cfg.gateway, code))

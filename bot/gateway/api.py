@@ -24,7 +24,7 @@ from bot.chat import commands, rbac
 from bot.errors import ArgumentError
 from bot.flow import Job, JobState, Message, Reply
 from bot.gateway.tokens import Grant
-from bot.store import audit, ledger
+from bot.store import audit, ledger, outbox
 
 VERSION = "1"
 MAX_LIMIT = 100
@@ -152,6 +152,26 @@ class Api:
         keys = ("name", "skill", "cron", "paused", "next_run")
         return Answer(200, {"schedules": [dict(zip(keys, row, strict=True)) for row in rows]})
 
+    def dashboard(self, grant: Grant, request: Request) -> Answer:
+        """What the dashboard shows, in one request: jobs, skills, and for admins schedules, audit and the outbox backlog."""
+        roles = self._roles(grant)
+        admin = rbac.is_admin(self.bot.cfg, roles)
+        jobs = ledger.recent(self.bot.db, 20, None if admin else grant.identity)
+        board: dict[str, Any] = {
+            "identity": grant.identity,
+            "roles": sorted(roles),
+            "admin": admin,
+            "jobs": [job_json(j) for j in jobs],
+            "skills": self.list_skills(grant, request).body["skills"],
+        }
+        if admin:
+            board["schedules"] = self.list_schedules(grant, request).body["schedules"]
+            board["audit"] = [dataclasses.asdict(e) for e in reversed(audit.latest(self.bot.db, 15))]
+            now = time.time()
+            owed = outbox.backlog(self.bot.db)
+            board["outbox"] = [{"platform": p, "pending": n, "oldest_seconds": round(now - first, 1)} for p, n, first in owed]
+        return Answer(200, board)
+
     def read_audit(self, grant: Grant, request: Request) -> Answer:
         if (why := commands.denied(self.bot.services, self._roles(grant), "audit")) is not None:
             return self._denied(grant, why, "audit")
@@ -173,6 +193,7 @@ ROUTES = (
     Route("POST", "/jobs/{id}/cancel", "cancel", "Cancel a queued or running job (admins, as /cancel)", Api.cancel_job),
     Route("GET", "/skills", "read", "The skills you may run, with their parameters (JSON Schema)", Api.list_skills),
     Route("GET", "/schedules", "read", "Cron schedules and their next run (admins, as /schedules)", Api.list_schedules),
+    Route("GET", "/dashboard", "read", "Everything the dashboard shows (schedules, audit and outbox backlog for admins)", Api.dashboard),
     Route("GET", "/audit", "read", "The latest audit entries (?limit=1..100; admins, as /audit)", Api.read_audit),
 )
 

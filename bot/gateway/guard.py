@@ -8,6 +8,7 @@ says how many were left out.
 
 from __future__ import annotations
 
+import hmac
 import threading
 import time
 from collections import Counter
@@ -63,6 +64,14 @@ class Doorman:
         except tokens.TokenError as exc:
             self.refusals.record(remote, what, str(exc))
             return None
+
+    def admit_session(self, cookie: str, csrf: str | None, remote: str, what: str) -> tokens.Grant | None:
+        """The grant of a browser session cookie, when `csrf` is its CSRF token (None: a request that needs none)."""
+        grant = self.admit(cookie, remote, what)
+        if grant is not None and csrf is not None and not hmac.compare_digest(csrf, tokens.csrf(self.key, grant)):
+            self.refusals.record(remote, what, f"session {grant.token_id} without its CSRF token")
+            return None
+        return grant
 
     def still_valid(self, grant: tokens.Grant) -> bool:
         """A grant admitted earlier (a long-lived connection) whose token has since expired or been revoked is not."""

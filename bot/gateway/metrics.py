@@ -17,6 +17,7 @@ from prometheus_client.registry import Collector
 
 from adapters.base import NetworkAdapter
 from bot.app import Bot
+from bot.store import outbox
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
@@ -39,12 +40,9 @@ class Figures(Collector):
         pending = GaugeMetricFamily("podbot_outbox_pending", "Replies not yet accepted by their platform", labels=["platform"])
         oldest = GaugeMetricFamily("podbot_outbox_oldest_seconds", "Age of the oldest reply still owed, per platform", labels=["platform"])
         now = time.time()
-        rows = db.execute(
-            "SELECT platform, COUNT(*) AS n, MIN(created) AS first FROM outbox WHERE sent IS NULL AND gave_up IS NULL GROUP BY platform"
-        )
-        for row in rows:
-            pending.add_metric([row["platform"]], row["n"])
-            oldest.add_metric([row["platform"]], now - row["first"])
+        for platform, owed, first in outbox.backlog(db):
+            pending.add_metric([platform], owed)
+            oldest.add_metric([platform], now - first)
         yield pending
         yield oldest
         connected = GaugeMetricFamily(

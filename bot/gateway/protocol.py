@@ -43,7 +43,10 @@ class FrameError(Exception):
 
 @dataclass(frozen=True)
 class Auth:
-    token: str
+    """A program sends its `token`; a web page, whose session cookie came with the upgrade, sends the session's `csrf`."""
+
+    token: str | None
+    csrf: str | None
     version: int
 
 
@@ -82,7 +85,10 @@ def parse(text: str) -> Frame:
         raise FrameError(Close.BAD_FRAME, "a frame is one JSON object")
     kind = data.get("type")
     if kind == "auth":
-        return Auth(_field(data, "token", str), _field(data, "v", int) if "v" in data else VERSION)
+        version = _field(data, "v", int) if "v" in data else VERSION
+        if "csrf" in data and "token" not in data:
+            return Auth(None, _field(data, "csrf", str), version)
+        return Auth(_field(data, "token", str), None, version)
     if kind == "message":
         return Send(_field(data, "id", str, MAX_ID), _field(data, "text", str))
     if kind == "ping":

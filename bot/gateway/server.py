@@ -29,6 +29,7 @@ from bot.app import Bot
 from bot.errors import RetryLater, Unavailable
 from bot.flow import Message, Reply
 from bot.gateway import api, guard, health, hooks, metrics, protocol, tokens
+from bot.gateway import web as web_pages
 from bot.gateway.protocol import Close, FrameError
 from bot.store import outbox
 
@@ -40,7 +41,17 @@ OFFLINE_WAIT = 3600.0  # a reply for a conversation nobody is connected to waits
 SEND_TIMEOUT = 10.0  # a client that does not take a frame within this is treated as gone for this reply
 START_TIMEOUT = 30.0
 # Sent with every HTTP answer: nothing the gateway serves may be framed, sniffed into another type, or leak a referrer.
-HEADERS = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    # The pages run only the gateway's own files: no inline script or style, nothing from elsewhere, never framed.
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self';"
+        " base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+}
 
 
 class Connections(SimpleAdapter):
@@ -180,6 +191,7 @@ class Gateway:
         app.router.add_get("/metrics", self.metrics)
         app.router.add_get("/api/v1/openapi.json", self.openapi)
         app.router.add_post("/api/v1/hooks/{name}", self.hook)
+        web_pages.Pages(self.doorman, self.settings, self._grant, self._off_loop).add_to(app)
         for route in api.ROUTES:
             app.router.add_route(route.method, f"/api/v1{route.path}", self._api_route(route))
         return app
@@ -202,14 +214,19 @@ class Gateway:
         return response
 
     async def _grant(self, request: web.Request, scope: str) -> tokens.Grant:
-        """The request's grant (Authorization: Bearer TOKEN); 401 with one line if there is none, 403 without `scope`."""
+        """The request's grant: `Authorization: Bearer TOKEN`, or a browser's session cookie (whose POSTs must carry
+        X-CSRF-Token). 401 with one line if there is none; 403 without `scope`."""
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        cookie = request.cookies.get(web_pages.COOKIE)
         remote = request.remote or "unknown"
         grant = None
         if scheme.lower() == "bearer" and token.strip():
             grant = await self._off_loop(self.doorman.admit, token.strip(), remote, request.path)
+        elif cookie:
+            csrf = None if request.method in ("GET", "HEAD") else request.headers.get("X-CSRF-Token", "")
+            grant = await self._off_loop(self.doorman.admit_session, cookie, csrf, remote, request.path)
         else:
-            await self._off_loop(self.doorman.refusals.record, remote, request.path, "no bearer token")
+            await self._off_loop(self.doorman.refusals.record, remote, request.path, "no token")
         if grant is None:
             raise web.HTTPUnauthorized(text="unauthorized\n", headers={"WWW-Authenticate": "Bearer"})
         if scope not in grant.scopes:
@@ -280,7 +297,7 @@ class Gateway:
             return ws
         self._unauthenticated.add(ws)
         try:
-            grant = await self._authenticate(ws, remote)
+            grant = await self._authenticate(ws, remote, request.cookies.get(web_pages.COOKIE))
         finally:
             self._waiting.leave(remote)
             self._unauthenticated.discard(ws)
@@ -288,8 +305,9 @@ class Gateway:
             await self._converse(ws, grant)
         return ws
 
-    async def _authenticate(self, ws: web.WebSocketResponse, remote: str) -> tokens.Grant | None:
-        """The grant of the connection's first frame, or None once the connection is closed with the reason."""
+    async def _authenticate(self, ws: web.WebSocketResponse, remote: str, session: str | None) -> tokens.Grant | None:
+        """The grant of the connection's first frame (a token, or the CSRF token of the `session` cookie that came with
+        the upgrade), or None once the connection is closed with the reason."""
 
         async def refuse(code: Close, reason: str, told: str | None = None) -> None:
             await self._off_loop(self.doorman.refusals.record, remote, "/ws", reason)
@@ -317,7 +335,13 @@ class Gateway:
         if frame.version != protocol.VERSION:
             await refuse(Close.BAD_VERSION, f"protocol version {frame.version}; this server speaks {protocol.VERSION}")
             return None
-        grant = await self._off_loop(self.doorman.admit, frame.token, remote, "/ws")
+        if frame.token is not None:
+            grant = await self._off_loop(self.doorman.admit, frame.token, remote, "/ws")
+        elif session is not None:
+            grant = await self._off_loop(self.doorman.admit_session, session, frame.csrf, remote, "/ws")
+        else:
+            grant = None
+            await self._off_loop(self.doorman.refusals.record, remote, "/ws", "a CSRF token without a session cookie")
         if grant is None:
             await ws.close(code=Close.UNAUTHORIZED, message=b"unauthorized")
             return None

@@ -9,6 +9,8 @@ client: whoever holds a bad token learns only "unauthorized".
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import re
 import secrets
@@ -119,3 +121,29 @@ def verify(db: Database, key: bytes, token: str) -> Grant:
     if row.revoked is not None:
         raise TokenError(f"revoked token {row.id}")
     return Grant(row.id, row.identity, row.scopes, row.expires)
+
+
+def csrf(key: bytes, grant: Grant) -> str:
+    """The CSRF token of a browser session: the page sends it with every cookie-authenticated POST (and its WebSocket auth).
+
+    Derived from the session's token id with the signing key, so it needs no storage and dies with the session.
+    """
+    return hmac.new(key, f"csrf:{grant.token_id}".encode(), hashlib.sha256).hexdigest()
+
+
+def login_code(db: Database, identity: str, ttl: float, now: float | None = None) -> str:
+    """A one-time login code for `identity` (`podbot web login`): it works once, within `ttl` seconds."""
+    if not IDENTITY.fullmatch(identity):
+        raise PodbotError(f"a web identity is web:NAME (letters, digits, . _ @ -; at most 64): not {identity!r}")
+    code = secrets.token_urlsafe(24)
+    issued.add_login(db, _digest(code), identity, (time.time() if now is None else now) + ttl)
+    return code
+
+
+def use_login(db: Database, code: str) -> str | None:
+    """The identity whose one-time code this is, using it up; None if it is unknown, used or expired."""
+    return issued.use_login(db, _digest(code), time.time())
+
+
+def _digest(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()

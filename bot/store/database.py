@@ -89,6 +89,12 @@ CREATE TABLE IF NOT EXISTS tokens (
     expires REAL NOT NULL,
     revoked REAL
 );
+CREATE TABLE IF NOT EXISTS logins (
+    code_hash TEXT PRIMARY KEY,
+    identity TEXT NOT NULL,
+    expires REAL NOT NULL,
+    used REAL
+);
 """
 
 

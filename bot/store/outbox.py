@@ -142,6 +142,14 @@ def deliver(
     return sent
 
 
+def backlog(db: Database) -> list[tuple[str, int, float]]:
+    """(platform, replies owed, when the oldest was stored) for every platform that is owed any."""
+    rows = db.execute(
+        "SELECT platform, COUNT(*) AS n, MIN(created) AS first FROM outbox WHERE sent IS NULL AND gave_up IS NULL GROUP BY platform"
+    )
+    return [(r["platform"], r["n"], r["first"]) for r in rows]
+
+
 def all_pending(db: Database) -> list[Outgoing]:
     """Every unsent reply, oldest first (for `podbot outbox`)."""
     return [_pending(r) for r in db.execute(f"{_SELECT} WHERE sent IS NULL AND gave_up IS NULL ORDER BY id").fetchall()]

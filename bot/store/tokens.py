@@ -1,7 +1,9 @@
-"""The gateway's tokens: every token issued has a row, so that it can be listed and revoked before it expires.
+"""The gateway's tokens and one-time login codes.
 
-The signed token itself never reaches the database: only its id, whom it
-speaks for, what it may do and until when.
+Every token issued has a row, so that it can be revoked before it expires. The
+signed token itself never reaches the database: only its id, whom it speaks
+for, what it may do and until when. A login code is kept only as its SHA-256,
+and using it is a compare-and-set, so it works once.
 """
 
 from __future__ import annotations
@@ -39,3 +41,16 @@ def get(db: Database, token_id: str) -> Issued | None:
 def revoke(db: Database, token_id: str) -> bool:
     """Revoke a token; False when there is no such token or it was revoked already."""
     return db.execute("UPDATE tokens SET revoked = ? WHERE id = ? AND revoked IS NULL", (time.time(), token_id)).rowcount == 1
+
+
+def add_login(db: Database, code_hash: str, identity: str, expires: float) -> None:
+    db.execute("INSERT INTO logins (code_hash, identity, expires) VALUES (?, ?, ?)", (code_hash, identity, expires))
+
+
+def use_login(db: Database, code_hash: str, now: float) -> str | None:
+    """The identity of an unused, unexpired login code, which is used up by this call; None for any other code."""
+    with db.transaction():
+        taken = db.execute("UPDATE logins SET used = ? WHERE code_hash = ? AND used IS NULL AND expires > ?", (now, code_hash, now))
+        if taken.rowcount != 1:
+            return None
+        return db.execute("SELECT identity FROM logins WHERE code_hash = ?", (code_hash,)).fetchone()["identity"]
