@@ -67,6 +67,10 @@ DEFAULTS: dict[str, Any] = {
         "login_ttl": "10m",  # how long a one-time link from `podbot web login` may be used (once)
         "session_ttl": "12h",  # how long a browser stays logged in after using the link
         "public_url": None,  # the address people open, e.g. https://podbot.example.org (default: http://<listen>)
+        # Off loopback the gateway needs TLS of its own, or a declared reverse proxy that terminates it (README).
+        "tls_cert": None,
+        "tls_key": None,
+        "reverse_proxy": False,
         "max_frame": 65536,  # bytes in one WebSocket frame; a bigger one closes the connection (1009)
         "heartbeat": 20.0,  # seconds between WebSocket pings; a client that misses a pong is closed
         "auth_timeout": 10.0,  # seconds a new connection has to send its auth frame
@@ -138,6 +142,9 @@ class GatewayConfig:
     login_ttl: float
     session_ttl: float
     public_url: str | None
+    tls_cert: str | None  # PEM files; both set: the gateway speaks HTTPS and WSS itself
+    tls_key: str | None
+    reverse_proxy: bool  # a proxy in front terminates TLS (README "Web, API and monitoring")
     max_frame: int
     heartbeat: float
     auth_timeout: float
@@ -261,6 +268,7 @@ def load(path: str | None = None, environ: dict[str, str] | None = None) -> Conf
             **{
                 **data["gateway"],
                 **{key: parse_duration(data["gateway"][key]) for key in ("token_ttl", "login_ttl", "session_ttl")},
+                **{key: str(base / os.path.expanduser(data["gateway"][key])) for key in ("tls_cert", "tls_key") if data["gateway"][key]},
             }
         ),
         source=str(path) if path else "defaults",

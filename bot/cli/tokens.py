@@ -45,7 +45,7 @@ def create(inv: Invocation, identity: str, ttl: str | None, scopes: tuple[str, .
 @click.argument("token_id")
 @pass_invocation
 def revoke(inv: Invocation, token_id: str) -> None:
-    """Revoke a token by its id: every request with it is refused from now on (an open connection at its next message)."""
+    """Revoke a token by its id: refused from now on; its open connections close within gateway.heartbeat."""
     cfg = inv.config()
     if not issued.revoke(Database(cfg.db_path), token_id):
         fail(f"there is no unrevoked token {token_id}")

@@ -16,6 +16,7 @@ import asyncio
 import inspect
 import itertools
 import json
+import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -114,11 +115,14 @@ class Client:
             await result
 
 
-async def connect(url: str, token: str, on_reply: Handler | None = None, heartbeat: float | None = None) -> Client:
-    """Connect to the gateway's /ws and authenticate with `token` in the first frame; Closed if the gateway refuses."""
+async def connect(
+    url: str, token: str, on_reply: Handler | None = None, heartbeat: float | None = None, tls: ssl.SSLContext | None = None
+) -> Client:
+    """Connect to the gateway's /ws (wss:// with TLS; `tls` to trust a private CA) and authenticate with `token` in the
+    first frame; Closed if the gateway refuses."""
     session = aiohttp.ClientSession()
     try:
-        ws = await session.ws_connect(url, heartbeat=heartbeat, max_msg_size=0)
+        ws = await session.ws_connect(url, heartbeat=heartbeat, max_msg_size=0, ssl=tls if tls is not None else True)
         await ws.send_str(protocol.auth(token))
         first = await ws.receive()
         if first.type != aiohttp.WSMsgType.TEXT:

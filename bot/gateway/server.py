@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import ipaddress
 import logging
+import ssl
 import threading
 import uuid
 from collections import defaultdict
@@ -26,6 +28,7 @@ from adapters import credentials
 from adapters.base import NetworkAdapter
 from adapters.contract import SimpleAdapter
 from bot.app import Bot
+from bot.config import GatewayConfig
 from bot.errors import RetryLater, Unavailable
 from bot.flow import Message, Reply
 from bot.gateway import api, guard, health, hooks, metrics, protocol, tokens
@@ -98,15 +101,45 @@ class Connections(SimpleAdapter):
         return delivered
 
 
+def unsafe_binding(settings: GatewayConfig) -> str | None:
+    """Why the gateway must not start on `listen`: off loopback, tokens and cookies would cross the network in clear."""
+    host = settings.address[0]
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may well be reachable from elsewhere
+        loopback = False
+    if loopback or (settings.tls_cert and settings.tls_key) or settings.reverse_proxy:
+        return None
+    return (
+        f"the gateway would listen on {settings.listen} without TLS: set gateway.tls_cert and gateway.tls_key, or serve it"
+        " behind the reverse proxy of the README (Web, API and monitoring) and set gateway.reverse_proxy: true"
+    )
+
+
+def tls_context(settings: GatewayConfig) -> ssl.SSLContext | None:
+    if not (settings.tls_cert and settings.tls_key):
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise Unavailable(f"gateway.tls_cert / tls_key cannot be used: {exc}") from None
+    return context
+
+
 class Gateway:
     """The server; `start()` returns once it listens (`port` is the bound port), `stop()` closes every connection."""
 
     def __init__(self, bot: Bot, platforms: Sequence[NetworkAdapter] = (), environ: dict[str, str] | None = None):
         """`platforms`: the other adapters, whose state /readyz and /metrics report; `environ` holds the hooks' secrets."""
+        if (why := unsafe_binding(bot.cfg.gateway)) is not None:
+            raise Unavailable(why)
         self.bot = bot
         self.platforms = platforms
         self.api = api.Api(bot)
         self.settings = bot.cfg.gateway
+        self.tls = tls_context(self.settings)
         self.doorman = guard.Doorman(bot.db, tokens.signing_key(bot.cfg.data_dir), guard.Refusals(bot.db, self.settings.audit_failures))
         self.connections = Connections()
         self.hooks = hooks.configured(
@@ -160,7 +193,7 @@ class Gateway:
         await runner.setup()
         host, port = self.settings.address
         try:
-            await web.TCPSite(runner, host, port).start()
+            await web.TCPSite(runner, host, port, ssl_context=self.tls).start()
             self.port = runner.addresses[0][1]
             self.connections.loop = asyncio.get_running_loop()
             self._listening.set()

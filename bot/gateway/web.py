@@ -34,7 +34,8 @@ OffLoop = Callable[..., Awaitable[Any]]
 
 
 def login_link(settings: GatewayConfig, code: str) -> str:
-    base = settings.public_url or f"http://{settings.listen}"
+    scheme = "https" if settings.tls_cert else "http"
+    base = settings.public_url or f"{scheme}://{settings.listen}"
     return f"{base}/login#{code}"
 
 
@@ -97,7 +98,7 @@ class Pages:
             path="/",
             httponly=True,
             samesite="Strict",
-            secure=request.secure,
+            secure=request.secure or self.settings.reverse_proxy,  # the proxy speaks HTTPS to the browser
         )
         return response
 
