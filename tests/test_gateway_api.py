@@ -140,6 +140,8 @@ def test_openapi_health_readiness_and_metrics(tmp_path, log_dir):
         'podbot_outbox_oldest_seconds{platform="web"}',
         'podbot_adapter_connected{platform="web"} 1.0',
         "podbot_gateway_connections 0.0",
+        'podbot_routing_seconds_count{stage="decide"} 1.0',
+        'podbot_routing_seconds_bucket{le="+Inf",stage="enqueue"} 1.0',
     ):
         assert line in text, line
 

@@ -1,13 +1,16 @@
-"""/metrics in Prometheus' text format, read from the database when scraped, so every process and restart agrees.
+"""/metrics in Prometheus' text format.
 
-The job ledger and the outbox are the truth, so the figures come from them rather
-than from counters kept in memory: jobs by skill and state, how long finished
-jobs ran (a histogram), the queue's depth, what the outbox still owes each
-platform and how old its oldest reply is, and whether each platform is connected.
+Most figures are read from the database when scraped: the ledger and the outbox
+are the truth, so every process and restart agrees. Jobs by skill and state, how
+long finished jobs ran, the queue's depth, what the outbox owes each platform
+and the age of its oldest reply. Two come from this process: how long each stage
+of handling a message took (`Bot.receive` keeps them since the start) and
+whether each platform is connected.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterator, Sequence
 
@@ -16,6 +19,7 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 from prometheus_client.registry import Collector
 
 from adapters.base import NetworkAdapter
+from bot import timing
 from bot.app import Bot
 from bot.store import outbox
 
@@ -36,6 +40,7 @@ class Figures(Collector):
             jobs.add_metric([row["skill"], row["state"]], row["n"])
         yield jobs
         yield self._durations()
+        yield self._routing()
         yield GaugeMetricFamily("podbot_queue_depth", "Messages waiting in the job queue (Huey)", value=self.bot.queue.pending())
         pending = GaugeMetricFamily("podbot_outbox_pending", "Replies not yet accepted by their platform", labels=["platform"])
         oldest = GaugeMetricFamily("podbot_outbox_oldest_seconds", "Age of the oldest reply still owed, per platform", labels=["platform"])
@@ -53,6 +58,16 @@ class Figures(Collector):
         connected.add_metric(["web"], 1.0)
         yield connected
         yield GaugeMetricFamily("podbot_gateway_connections", "Authenticated WebSocket connections", value=self.connections())
+
+    def _routing(self) -> HistogramMetricFamily:
+        family = HistogramMetricFamily(
+            "podbot_routing_seconds", "Handling a message, by stage: lock, decide, record, commit, enqueue", labels=["stage"]
+        )
+        for stage, histogram in sorted(self.bot.stage_times.snapshot().items()):
+            cumulative = list(itertools.accumulate(histogram.counts))
+            buckets = [(str(le), float(n)) for le, n in zip(timing.BUCKETS, cumulative, strict=False)]
+            family.add_metric([stage], [*buckets, ("+Inf", float(histogram.observations))], histogram.total)
+        return family
 
     def _durations(self) -> HistogramMetricFamily:
         # One pass over the finished jobs: a count per bucket, per skill.

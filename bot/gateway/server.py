@@ -58,21 +58,28 @@ HEADERS = {
 
 
 class Connections(SimpleAdapter):
-    """The `web` platform: the open, authenticated sockets by conversation. The outbox sender delivers through `send`."""
+    """The `web` platform: the open, authenticated sockets by conversation. The outbox sender delivers through `send`
+    the replies of the conversations `online()` names; the others wait in the outbox, untried, until a client connects."""
 
     platform = "web"
 
     def __init__(self) -> None:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._open: dict[str, set[web.WebSocketResponse]] = defaultdict(set)  # touched on the gateway's loop only
+        self._online: tuple[str, ...] = ()  # a snapshot for the outbox sender's thread, replaced whole
 
     def add(self, conversation: str, ws: web.WebSocketResponse) -> None:
         self._open[conversation].add(ws)
+        self._online = tuple(self._open)
 
     def discard(self, conversation: str, ws: web.WebSocketResponse) -> None:
         self._open[conversation].discard(ws)
         if not self._open[conversation]:
             del self._open[conversation]
+        self._online = tuple(self._open)
+
+    def online(self) -> tuple[str, ...]:
+        return self._online
 
     def sockets(self) -> list[web.WebSocketResponse]:
         return [ws for group in self._open.values() for ws in group]
@@ -86,7 +93,7 @@ class Connections(SimpleAdapter):
         except concurrent.futures.TimeoutError:
             future.cancel()
             raise TimeoutError(f"no client of {reply.conversation} took the reply within {SEND_TIMEOUT:.0f} s") from None
-        if not delivered:
+        if not delivered:  # its last client left since the sender looked: connecting again makes it due at once
             raise RetryLater(OFFLINE_WAIT, "no client of this conversation is connected")
 
     async def _push(self, reply: Reply) -> bool:
@@ -155,7 +162,7 @@ class Gateway:
         self._stopping: asyncio.Event | None = None
         self._listening = threading.Event()
         self._failure: BaseException | None = None
-        bot.add_adapter(self.connections)
+        bot.add_adapter(self.connections, self.connections.online)
 
     # --- lifecycle (from the main thread) ---
 
@@ -315,7 +322,10 @@ class Gateway:
         return web.json_response(api.openapi())
 
     async def _off_loop(self, work: Callable[..., T], *args: object) -> T:
-        """Run blocking work (SQLite, the pipeline) on the loop's threads, so the gateway keeps serving meanwhile."""
+        """Run blocking work (the pipeline, SQLite, token checks) on the loop's threads, so the gateway keeps serving meanwhile.
+
+        Several threads, not one: part of handling a message runs outside its write transaction (the queue's own
+        SQLite file, waking the senders), and bench/bench_gateway.py measured twice the messages a second so."""
         return await asyncio.get_running_loop().run_in_executor(None, work, *args)
 
     # --- the WebSocket endpoint ---
