@@ -6,8 +6,9 @@ every job stays queued, as in bench_enqueue.py; the outbox sender pushes each
 each authenticated with its own token (web:bench-N), measures the child's RSS
 before and after to give the memory per idle connection, then has every client
 send --messages `say hello` one after the other, all clients at once: the ack
-latency (send to ack: the message was handled and stored) p50/p99 and the
-messages per second. Then the child sends as many messages through
+latency (send to ack: the message was handled and stored) p50/p99, the
+messages per second, and how long after the last ack every reply had reached its
+client. Then the child sends as many messages through
 Bot.receive the way the console does (one after the other, from one thread),
 and prints the same figures. Each run uses a fresh temporary data directory.
 
@@ -31,7 +32,7 @@ from percentiles import pct
 
 from bot import config
 from bot.app import Bot
-from bot.flow import Message
+from bot.flow import Message, Reply
 from bot.gateway import client, tokens
 from bot.gateway.server import Gateway
 from bot.store.database import Database
@@ -87,11 +88,23 @@ def serve(path: Path) -> None:
     bot.stop()
 
 
-async def drive(port: int, minted: list[str], messages: int, pid: int) -> tuple[float, dict[str, float]]:
-    """Connect every client at once, weigh the idle connections, then have them all talk; (KiB per connection, figures)."""
+async def drive(port: int, minted: list[str], messages: int, pid: int) -> tuple[float, dict[str, float], float]:
+    """Connect every client at once, weigh the idle connections, then have them all talk.
+
+    Returns (KiB per idle connection, the ack figures, seconds from the last ack until every "job N queued" reply
+    had been pushed to its client)."""
     url = f"ws://127.0.0.1:{port}/ws"
     before = rss_kb(pid)
-    clients = await asyncio.gather(*(client.connect(url, token) for token in minted))
+    received = 0
+    everything = asyncio.Event()
+
+    def count(reply: Reply) -> None:
+        nonlocal received
+        received += 1
+        if received == len(minted) * messages:
+            everything.set()
+
+    clients = await asyncio.gather(*(client.connect(url, token, count) for token in minted))
     await asyncio.sleep(2.0)  # let the child settle after the connection storm
     per_connection = (rss_kb(pid) - before) / len(clients)
     latencies: list[float] = []
@@ -104,9 +117,12 @@ async def drive(port: int, minted: list[str], messages: int, pid: int) -> tuple[
 
     started = time.perf_counter()
     await asyncio.gather(*(talk(person) for person in clients))
-    figures = summary(latencies, time.perf_counter() - started)
+    acked = time.perf_counter()
+    figures = summary(latencies, acked - started)
+    await everything.wait()
+    drained = time.perf_counter() - acked
     await asyncio.gather(*(person.close() for person in clients))
-    return per_connection, figures
+    return per_connection, figures, drained
 
 
 def main() -> None:
@@ -129,7 +145,7 @@ def main() -> None:
             cfg = config.load(str(path), environ={})
             db, key = Database(cfg.db_path), tokens.signing_key(cfg.data_dir)
             minted = [tokens.encode(key, tokens.create(db, key, f"web:bench-{n}", 3600)) for n in range(args.clients)]
-            per_connection, ws = asyncio.run(drive(port, minted, args.messages, child.pid))
+            per_connection, ws, drained = asyncio.run(drive(port, minted, args.messages, child.pid))
             child.stdin.write(f"console {ws['messages']:.0f}\n")
             child.stdin.flush()
             console = json.loads(child.stdout.readline())
@@ -143,6 +159,7 @@ def main() -> None:
             f"{label:<10} {figures['messages']:>8.0f} {figures['per_second']:>8.1f} {figures['p50']:>8.2f} {figures['p99']:>8.2f}"
             f" {figures['max']:>8.2f}"
         )
+    print(f"every reply pushed {drained:.2f} s after the last ack (the outbox sender delivers one reply at a time)")
     print(f"gateway memory per idle connection: {per_connection:.1f} KiB (child RSS growth over {args.clients} connections)")
 
 
