@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
 import subprocess
 from pathlib import Path
@@ -13,8 +14,10 @@ import pytest
 from bot import config
 from bot.errors import Unavailable
 from bot.flow import Reply
-from bot.gateway import client
+from bot.gateway import client, protocol
+from bot.gateway.protocol import Close
 from bot.gateway.server import Gateway, unsafe_binding
+from bot.store import audit
 from tests.conftest import make_bot, write_config
 from tests.fake_runner import FakeRunner
 from tests.gateway_helpers import next_reply, serving
@@ -67,3 +70,25 @@ def test_with_tls_it_speaks_https_and_wss(tmp_path, log_dir):
 
         health, answer = asyncio.run(talk())
     assert health == 200 and "web:alice" in answer.text
+
+
+def test_behind_the_declared_proxy_the_forwarded_address_is_the_clients(tmp_path, log_dir):
+    with serving(tmp_path, log_dir, reverse_proxy=True, max_unauthenticated=1) as served:
+        token = served.token()
+
+        async def first_frames(addresses: list[str]) -> list[str | int]:
+            """Open one connection per forwarded address, all waiting at once, then authenticate each in turn:
+            "welcome", or the code it was closed with."""
+            seen: list[str | int] = []
+            async with aiohttp.ClientSession() as session:
+                sockets = [await session.ws_connect(served.ws_url, headers={"X-Forwarded-For": a}) for a in addresses]
+                for ws in sockets:
+                    await ws.send_str(protocol.auth(token))
+                    msg = await ws.receive()
+                    seen.append(json.loads(msg.data)["type"] if msg.type == aiohttp.WSMsgType.TEXT else msg.data)
+            return seen
+
+        assert asyncio.run(first_frames(["203.0.113.1", "203.0.113.2"])) == ["welcome", "welcome"]
+        assert asyncio.run(first_frames(["203.0.113.1", "203.0.113.1"])) == ["welcome", Close.TOO_MANY]
+        actors = {e.actor for e in audit.latest(served.bot.db, 10) if e.event == "unauthorized"}
+    assert "gateway:203.0.113.1" in actors

@@ -240,7 +240,14 @@ class Gateway:
     async def _front_door(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        """What every request passes: pages of another origin are refused; every answer carries HEADERS."""
+        """What every request passes: pages of another origin are refused; every answer carries HEADERS.
+
+        Behind the declared reverse proxy every request comes from the proxy's address; the client's is the one the
+        proxy puts in X-Forwarded-For (README's Nginx site), which then counts for the per-address limits and the audit.
+        """
+        forwarded = request.headers.get("X-Forwarded-For", "").split(",")[-1].strip()
+        if self.settings.reverse_proxy and forwarded:
+            request = request.clone(remote=forwarded)
         if not guard.same_origin(request.headers.get("Origin"), request.host):
             await self._off_loop(self.doorman.refusals.record, request.remote or "unknown", request.path, "another origin")
             return web.Response(status=403, text="forbidden: another origin\n")
