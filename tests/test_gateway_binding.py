@@ -15,8 +15,9 @@ from bot import config
 from bot.errors import Unavailable
 from bot.flow import Reply
 from bot.gateway import client, protocol
+from bot.gateway.guard import unsafe_binding
 from bot.gateway.protocol import Close
-from bot.gateway.server import Gateway, unsafe_binding
+from bot.gateway.server import Gateway
 from bot.store import audit
 from tests.conftest import make_bot, write_config
 from tests.fake_runner import FakeRunner

@@ -1,4 +1,5 @@
-"""The front door's checks, shared by every route: tokens, origins, and a bounded audit trail of what was refused.
+"""The front door's checks, shared by every route: where it may listen, tokens, origins, and a bounded audit trail of
+what was refused.
 
 A refused request is answered with one line ("unauthorized") and nothing else; its
 reason goes to the audit log. A flood of refusals cannot fill the disk: at most
@@ -9,12 +10,16 @@ says how many were left out.
 from __future__ import annotations
 
 import hmac
+import ipaddress
+import ssl
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
+from bot.config import GatewayConfig
+from bot.errors import Unavailable
 from bot.gateway import tokens
 from bot.store import audit
 from bot.store import tokens as issued
@@ -101,3 +106,30 @@ class Waiting:
 def same_origin(origin: str | None, host: str) -> bool:
     """A request a browser sent from a page of another origin is refused; programs send no Origin at all."""
     return origin is None or urlsplit(origin).netloc == host
+
+
+def unsafe_binding(settings: GatewayConfig) -> str | None:
+    """Why the gateway must not start on `listen`: off loopback, tokens and cookies would cross the network in clear."""
+    host = settings.address[0]
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may well be reachable from elsewhere
+        loopback = False
+    if loopback or (settings.tls_cert and settings.tls_key) or settings.reverse_proxy:
+        return None
+    return (
+        f"the gateway would listen on {settings.listen} without TLS: set gateway.tls_cert and gateway.tls_key, or serve it"
+        " behind the reverse proxy of the README (Web, API and monitoring) and set gateway.reverse_proxy: true"
+    )
+
+
+def tls_context(settings: GatewayConfig) -> ssl.SSLContext | None:
+    if not (settings.tls_cert and settings.tls_key):
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise Unavailable(f"gateway.tls_cert / tls_key cannot be used: {exc}") from None
+    return context
