@@ -380,7 +380,11 @@ def test_token_create_and_revoke_on_the_command_line(tmp_path, log_dir):
     grant = tokens.verify(bot.db, tokens.signing_key(cfg.data_dir), made.stdout.strip())
     assert (grant.identity, grant.scopes, grant.token_id) == ("web:alice", ("chat",), token_id)
     assert 3590 < grant.expires - time.time() <= 3600
+    [listed] = json.loads(podbot("token", "list", "--json").stdout)
+    assert (listed["id"], listed["identity"], listed["scopes"], listed["revoked"]) == (token_id, "web:alice", ["chat"], None)
     assert podbot("token", "revoke", token_id).exit_code == 0
+    assert json.loads(podbot("token", "list", "--json").stdout)[0]["revoked"] is not None
+    assert token_id in podbot("token", "list").stdout
     with pytest.raises(tokens.TokenError, match="revoked"):
         tokens.verify(bot.db, tokens.signing_key(cfg.data_dir), made.stdout.strip())
     again = podbot("token", "revoke", token_id)

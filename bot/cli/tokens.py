@@ -1,10 +1,15 @@
-"""`podbot token create`, `podbot token revoke` and `podbot web login`: the ways into the gateway."""
+"""`podbot token create | list | revoke` and `podbot web login`: the ways into the gateway."""
 
 from __future__ import annotations
 
-import click
+import dataclasses
+import json
+import time
 
-from bot.cli.common import Invocation, fail, pass_invocation
+import click
+from rich.table import Table
+
+from bot.cli.common import Invocation, fail, out, pass_invocation
 from bot.gateway import tokens
 from bot.gateway.web import login_link
 from bot.schema import parse_duration
@@ -39,6 +44,25 @@ def create(inv: Invocation, identity: str, ttl: str | None, scopes: tuple[str, .
     grant = tokens.create(Database(cfg.db_path), key, identity, seconds, scopes or tokens.SCOPES)
     click.echo(f"token {grant.token_id} for {grant.identity} ({' '.join(grant.scopes)}), valid {seconds:.0f} s", err=True)
     click.echo(tokens.encode(key, grant))
+
+
+@token.command(name="list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array, for scripts.")
+@pass_invocation
+def list_tokens(inv: Invocation, as_json: bool) -> None:
+    """Tokens and browser sessions that have not expired, newest first, revoked ones marked."""
+    cfg = inv.config()
+    found = issued.listing(Database(cfg.db_path), time.time())
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(t) for t in found], indent=2))
+        return
+    table = Table()
+    for column in ("id", "identity", "scopes", "created", "expires", "revoked"):
+        table.add_column(column, no_wrap=column in ("id", "identity"))
+    for t in found:
+        when = [time.strftime("%m-%d %H:%M", time.localtime(x)) if x else "" for x in (t.created, t.expires, t.revoked)]
+        table.add_row(t.id, t.identity, " ".join(t.scopes), *when)
+    out.print(table)
 
 
 @token.command()

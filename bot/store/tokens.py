@@ -8,6 +8,7 @@ and using it is a compare-and-set, so it works once.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from dataclasses import dataclass
 
@@ -31,11 +32,21 @@ def add(db: Database, token_id: str, identity: str, scopes: tuple[str, ...], exp
     )
 
 
+def _issued(row: sqlite3.Row) -> Issued:
+    return Issued(row["id"], row["identity"], tuple(row["scopes"].split()), row["created"], row["expires"], row["revoked"])
+
+
 def get(db: Database, token_id: str) -> Issued | None:
     row = db.execute("SELECT id, identity, scopes, created, expires, revoked FROM tokens WHERE id = ?", (token_id,)).fetchone()
-    if row is None:
-        return None
-    return Issued(row["id"], row["identity"], tuple(row["scopes"].split()), row["created"], row["expires"], row["revoked"])
+    return None if row is None else _issued(row)
+
+
+def listing(db: Database, since: float) -> list[Issued]:
+    """Tokens (and browser sessions) that expire after `since`, newest first."""
+    rows = db.execute(
+        "SELECT id, identity, scopes, created, expires, revoked FROM tokens WHERE expires > ? ORDER BY created DESC", (since,)
+    )
+    return [_issued(r) for r in rows]
 
 
 def revoke(db: Database, token_id: str) -> bool:
