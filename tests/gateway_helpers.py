@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,15 +41,21 @@ class Served:
 
 @contextmanager
 def serving(
-    tmp_path: Path, log_dir: Path, runner: FakeRunner | None = None, environ: dict[str, str] | None = None, **settings: Any
+    tmp_path: Path,
+    log_dir: Path,
+    runner: FakeRunner | None = None,
+    environ: dict[str, str] | None = None,
+    platforms: Sequence[Any] = (),
+    **settings: Any,
 ) -> Iterator[Served]:
-    """A bot (2 workers, no schedules) and its gateway, both stopped afterwards; `settings` go under `gateway:`."""
+    """A bot (2 workers, no schedules) and its gateway, both stopped afterwards; `settings` go under `gateway:`,
+    `platforms` are the adapters whose state it reports, `environ` holds the hooks' secrets."""
     path = write_config(
         tmp_path, log_dir, gateway={"listen": "127.0.0.1:0", **settings}, roles={"admin": ["web:ada"], "operator": ["web:olga"]}
     )
     runner = runner or FakeRunner()
     bot = make_bot(config.load(str(path), environ={}), runner)
-    gateway = Gateway(bot, environ=environ or {})
+    gateway = Gateway(bot, platforms, environ=environ or {})
     bot.start(2, schedules=False)
     gateway.start()
     try:

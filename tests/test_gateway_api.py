@@ -8,6 +8,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from adapters.base import Status
+from bot.errors import Unavailable
 from bot.gateway import api
 from bot.store import audit, ledger
 from tests.conftest import WAIT
@@ -144,6 +146,41 @@ def test_openapi_health_readiness_and_metrics(tmp_path, log_dir):
         'podbot_routing_seconds_bucket{le="+Inf",stage="enqueue"} 1.0',
     ):
         assert line in text, line
+
+
+class Stalled:
+    """A platform adapter that cannot connect (what /readyz and /metrics read of an adapter: its platform and status)."""
+
+    platform = "telegram"
+
+    def status(self) -> Status:
+        return Status("connecting", "ConnectError: network unreachable")
+
+
+class PodmanGone(FakeRunner):
+    """Podman goes away once the bot is up (at start, recovery lists the containers)."""
+
+    gone = False
+
+    def containers(self):
+        if self.gone:
+            raise Unavailable("the Podman API at unix:///run/podman.sock does not answer")
+        return super().containers()
+
+
+def test_readyz_says_what_is_not_ready_and_why(tmp_path, log_dir):
+    runner = PodmanGone()
+    with serving(tmp_path, log_dir, runner, platforms=[Stalled()]) as served:
+        runner.gone = True
+        token = served.token(scopes=("read",))
+        status, ready = run(served, "GET", "/readyz", token)
+        text = run(served, "GET", "/metrics", token)[1]
+    checks = {c["name"]: (c["ok"], c["detail"]) for c in ready["checks"]}
+    assert status == 503 and ready["ready"] is False
+    assert checks["podman"] == (False, "Unavailable: the Podman API at unix:///run/podman.sock does not answer")
+    assert checks["telegram"] == (False, "connecting: ConnectError: network unreachable")
+    assert checks["database"][0] and checks["queue"][0]
+    assert 'podbot_adapter_connected{platform="telegram"} 0.0' in text
 
 
 @pytest.fixture(autouse=True)
