@@ -43,8 +43,12 @@ def test_a_signed_request_runs_the_skill_as_the_hooks_identity(tmp_path, log_dir
             time.sleep(0.02)
         job = ledger.get(served.bot.db, job_id)
         entries = [(e.actor, e.event, e.skill) for e in audit.latest(served.bot.db, 10)]
+        stamp = str(int(time.time()))
+        once = post(served, "ci", b"deploy", when=float(stamp), signature=hooks.signature(SECRET, stamp, b"deploy"))
+        replayed = post(served, "ci", b"deploy", when=float(stamp), signature=hooks.signature(SECRET, stamp, b"deploy"))
     assert (job.skill, job.requester, job.conversation, job.output) == ("say", "web:ci", "web:ops", "build 42 passed\n")
     assert ("web:ci", "hook", "say") in entries
+    assert once[0] == 202 and replayed == (401, "unauthorized\n")
 
 
 def test_the_hooks_identity_needs_the_role_and_valid_arguments(tmp_path, log_dir):

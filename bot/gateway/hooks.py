@@ -7,7 +7,8 @@ result goes. The request is signed like Slack's: `X-Podbot-Timestamp: UNIX
 SECONDS` and `X-Podbot-Signature: sha256=HEX`, the HMAC-SHA256 of
 `TIMESTAMP.BODY` with the hook's secret `HOOK_<NAME>_SECRET` (environment or
 platforms.secrets_file). A timestamp more than SKEW seconds away is refused, so
-a captured request cannot be replayed later. The job goes through the same
+a captured request cannot be replayed later, and a signature already accepted
+within that window is refused too, so it cannot be replayed sooner. The job goes through the same
 authorization, ledger, audit and queue as a scheduled run.
 """
 
@@ -89,6 +90,22 @@ def unsigned(hook: Hook | None, timestamp: str, given: str, body: bytes, now: fl
     if not hmac.compare_digest(signature(hook.secret, timestamp, body), given):
         return "bad signature"
     return None
+
+
+class Replays:
+    """Requests (a hook's name and signature) accepted within the last 2 × SKEW seconds (a timestamp may be SKEW off
+    either way); used on the event loop only."""
+
+    def __init__(self) -> None:
+        self._until: dict[str, float] = {}
+
+    def first_time(self, request: str, now: float | None = None) -> bool:
+        now = time.time() if now is None else now
+        self._until = {seen: until for seen, until in self._until.items() if until > now}
+        if request in self._until:
+            return False
+        self._until[request] = now + 2 * SKEW
+        return True
 
 
 @dataclass(frozen=True)

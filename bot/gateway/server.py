@@ -59,6 +59,7 @@ class Gateway:
         self.hooks = hooks.configured(
             self.settings.hooks, bot.cfg.alert_conversation, lambda names: credentials.read(bot.cfg, environ, names)
         )
+        self.replays = hooks.Replays()
         self.figures = metrics.registry(bot, platforms, self.sockets.count)
         self.port: int | None = None
         self._loop = asyncio.new_event_loop()
@@ -210,7 +211,10 @@ class Gateway:
         hook = self.hooks.get(request.match_info["name"])
         body = await request.read()
         headers = request.headers
-        why = hooks.unsigned(hook, headers.get("X-Podbot-Timestamp", ""), headers.get("X-Podbot-Signature", ""), body)
+        signature = headers.get("X-Podbot-Signature", "")
+        why = hooks.unsigned(hook, headers.get("X-Podbot-Timestamp", ""), signature, body)
+        if why is None and not self.replays.first_time(f"{request.match_info['name']} {signature}"):
+            why = "a replay of a request already accepted"
         if why is not None or hook is None:
             await off_loop(self.doorman.refusals.record, request.remote or "unknown", request.path, why or "no such hook")
             raise web.HTTPUnauthorized(text="unauthorized\n")
