@@ -73,7 +73,7 @@ def post(served: Served, token: str, text: str) -> int:
 
 def test_log_in_chat_and_watch_a_job_on_the_dashboard(tmp_path: Path, log_dir: Path, browser: webdriver.Chrome) -> None:
     runner = FakeRunner()
-    runner.script(lambda spec: spec.argv[-1] == "busy", Scripted(delay=2.0, output="busy\n"))
+    runner.script(lambda spec: spec.argv[-1] == "busy", Scripted(delay=WAIT, output="busy\n"))  # until removed
     with serving(tmp_path, log_dir, runner) as served:
         wait = WebDriverWait(browser, WAIT)
         code = tokens.login_code(served.bot.db, "web:alice", served.bot.cfg.gateway.login_ttl)
@@ -101,9 +101,12 @@ def test_log_in_chat_and_watch_a_job_on_the_dashboard(tmp_path: Path, log_dir: P
         token = served.token("web:alice")
         post(served, token, "say busy")
         post(served, token, "say busy")
+        WebDriverWait(runner, WAIT).until(lambda fake: len(fake.containers()) == 2)
         watched = post(served, token, "say watched")
         wait.until(lambda driver: state_of(driver, watched) == "queued")
         shoot(browser, "dashboard-queued")
+        for busy in runner.containers():  # free the workers: the watched job runs
+            runner.remove(busy.name)
         wait.until(lambda driver: state_of(driver, watched) == "succeeded")
         output = browser.find_element(By.CSS_SELECTOR, f"#job-{watched} pre").text
         shoot(browser, "dashboard")
