@@ -107,23 +107,26 @@ def test_replies_for_an_offline_client_wait_in_the_outbox_and_arrive_in_order_af
 
 def test_a_reply_waits_while_its_client_is_away_and_comes_when_it_reconnects(tmp_path, log_dir):
     runner = FakeRunner()
-    runner.script(lambda spec: spec.argv[-1] == "late", Scripted(delay=0.5, output="late\n"))
+    runner.script(lambda spec: spec.argv[-1] == "late", Scripted(delay=WAIT))  # runs until the test ends it
     with serving(tmp_path, log_dir, runner) as served:
         token = served.token()
 
-        async def leave_then_return() -> Reply:
+        async def leave_then_return() -> tuple[Reply, Reply]:
             replies: asyncio.Queue[Reply] = asyncio.Queue()
             alice = await client.connect(served.ws_url, token, on_reply=replies.put_nowait)
             await alice.send("say late")
             queued = await next_reply(replies, "queued")
             await alice.close()
-            while ledger.get(served.bot.db, queued.job_id).state.value != "succeeded":
-                await asyncio.sleep(0.05)
+            while not runner.containers():
+                await asyncio.sleep(0.02)
+            runner.remove(runner.containers()[0].name)  # the job ends while alice is away
+            while not ledger.get(served.bot.db, queued.job_id).state.terminal:
+                await asyncio.sleep(0.02)
             async with await client.connect(served.ws_url, token, on_reply=replies.put_nowait):
-                return await next_reply(replies, "the result that waited")
+                return queued, await next_reply(replies, "the result that waited")
 
-        result = asyncio.run(leave_then_return())
-    assert result.code == "late\n"
+        queued, result = asyncio.run(leave_then_return())
+    assert result.job_id == queued.job_id and " queued" not in result.text
 
 
 def _tokens(served: Served) -> dict[str, str]:
