@@ -6,6 +6,7 @@ import asyncio
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ from bot import config
 from bot.flow import Reply
 from bot.gateway import client, tokens
 from bot.store.database import Database
-from tests.conftest import REPO, WAIT, wait_for_text, write_config
+from tests.conftest import REPO, WAIT, cli, wait_for_text, write_config
 from tests.gateway_helpers import next_reply
 
 
@@ -45,3 +46,14 @@ def test_podbot_run_serves_the_gateway_and_a_client_runs_a_skill(podman_ready, t
         code = process.wait(WAIT)
     assert result.code == "hello\n" and " say done in " in result.text
     assert code == 0, stderr.read_text()
+
+
+def test_podbot_chat_does_not_serve_the_gateway(podman_ready, tmp_path: Path, log_dir: Path) -> None:
+    """A console chat beside `podbot run`, on the same config, neither takes nor fails on the gateway's port."""
+    with socket.socket() as taken:  # the port `podbot run` would hold
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        path = write_config(tmp_path, log_dir, gateway={"listen": f"127.0.0.1:{taken.getsockname()[1]}"})
+        result = cli("chat", "--user", "ada", env={**os.environ, "PODBOT_CONFIG": str(path)}, stdin="/whoami\n")
+    assert result.returncode == 0, result.stderr
+    assert "You are console:ada" in result.stdout and "gateway" not in result.stderr

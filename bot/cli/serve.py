@@ -38,7 +38,7 @@ def _on_stop_signals(handler: Callable[[int, object], None] | signal.Handlers) -
         signal.signal(sig, handler)
 
 
-def _serve(inv: Invocation, user: str | None, workers: int | None, console: bool) -> None:
+def _serve(inv: Invocation, user: str | None, workers: int | None, console: bool, serve_gateway: bool) -> None:
     """Serve until the console chat ends, or until SIGINT or SIGTERM.
 
     A chat stopped by a signal exits 130 or 143 (128 + the signal, as shells report it); a bot serving
@@ -51,7 +51,8 @@ def _serve(inv: Invocation, user: str | None, workers: int | None, console: bool
     platforms = adapters.configured(bot.cfg)
     for adapter in platforms:
         bot.add_adapter(adapter)
-    gateway = Gateway(bot, platforms) if bot.cfg.gateway.listen else None
+    # Only `podbot run` serves the gateway: a `podbot chat` beside it, on the same config, must not take its port.
+    gateway = Gateway(bot, platforms) if serve_gateway and bot.cfg.gateway.listen else None
     chat = ConsoleAdapter(user) if console or not (platforms or gateway) else None
     if chat is not None:
         bot.add_adapter(chat, chat.conversations)  # its person's replies and the shared console's, no one else's
@@ -98,14 +99,15 @@ def _watch_until_signal(watch: status.PlatformWatch) -> None:
 @click.command()
 @click.option("--user", help=USER_HELP)
 @click.option("--workers", type=int, help=WORKERS_HELP)
-@click.option("--console", is_flag=True, help="Also chat on this terminal when platforms are configured.")
+@click.option("--console", is_flag=True, help="Also chat on this terminal when platforms or the gateway are configured.")
 @pass_invocation
 def run(inv: Invocation, user: str | None, workers: int | None, console: bool) -> None:
-    """Start the bot: job workers in-process, every platform that has credentials, and the console.
+    """Start the bot: job workers in-process, every platform that has credentials, the gateway (gateway.listen), and
+    the console.
 
-    With no platform configured, the console chat is the bot.
+    With no platform and no gateway configured, the console chat is the bot.
     """
-    _serve(inv, user, workers, console)
+    _serve(inv, user, workers, console, serve_gateway=True)
 
 
 @click.command()
@@ -114,7 +116,7 @@ def run(inv: Invocation, user: str | None, workers: int | None, console: bool) -
 @pass_invocation
 def chat(inv: Invocation, user: str | None, workers: int | None) -> None:
     """Chat with the bot in this terminal; piped input is read one message per line."""
-    _serve(inv, user, workers, console=True)
+    _serve(inv, user, workers, console=True, serve_gateway=False)
 
 
 @click.command()
