@@ -27,7 +27,7 @@ from bot.gateway.server import Gateway
 from bot.store import audit, ledger
 from bot.store import tokens as issued
 from bot.store.database import Database
-from tests.conftest import WAIT, make_bot, write_config
+from tests.conftest import WAIT, add_manifest, make_bot, probe_like, write_config
 from tests.fake_runner import FakeRunner, Scripted
 from tests.gateway_helpers import Served, closed_with, next_reply, serving
 
@@ -404,3 +404,21 @@ def test_token_create_and_revoke_on_the_command_line(tmp_path, log_dir):
     assert again.exit_code == 1 and again.stderr.count("\n") == 1
     posing = podbot("token", "create", "--identity", "slack:T1:U1")
     assert posing.exit_code == 1 and "web:NAME" in posing.stderr
+
+
+def test_a_scheduled_run_replies_to_a_connected_web_conversation(tmp_path, log_dir):
+    entry = {"name": "nightly", "cron": "* * * * *", "as": "web:olga", "reply_to": "web:alice", "catch_up": "once"}
+    add_manifest(tmp_path, probe_like("nightly", "echo nightly", schedule=[entry]))
+    with serving(tmp_path, log_dir) as served:
+
+        async def listen() -> Reply:
+            replies: asyncio.Queue[Reply] = asyncio.Queue()
+            async with await client.connect(served.ws_url, served.token(), on_reply=replies.put_nowait):
+                now = time.time()
+                served.bot.scheduler.tick(now)  # the entry is seen for the first time: nothing is due
+                [fired] = served.bot.scheduler.tick(now + 60)
+                assert fired.job_id is not None
+                return await next_reply(replies, "the scheduled run's result")
+
+        result = asyncio.run(listen())
+    assert result.conversation == "web:alice" and "nightly" in result.text
