@@ -422,3 +422,26 @@ def test_a_scheduled_run_replies_to_a_connected_web_conversation(tmp_path, log_d
 
         result = asyncio.run(listen())
     assert result.conversation == "web:alice" and "nightly" in result.text
+
+
+def test_a_failing_reply_handler_holds_up_neither_later_replies_nor_acks(tmp_path, log_dir):
+    with serving(tmp_path, log_dir) as served:
+
+        async def talk() -> list[str]:
+            seen: list[str] = []
+            got = asyncio.Event()
+
+            def handler(reply: Reply) -> None:
+                seen.append(reply.text)
+                if len(seen) == 1:
+                    raise RuntimeError("a bug in the program using the client")
+                got.set()
+
+            async with await client.connect(served.ws_url, served.token(), on_reply=handler) as alice:
+                await alice.send("/whoami")
+                await alice.send("/whoami")
+                await asyncio.wait_for(got.wait(), WAIT)
+            return seen
+
+        seen = asyncio.run(talk())
+    assert len(seen) == 2 and all("web:alice" in text for text in seen)

@@ -16,6 +16,7 @@ import asyncio
 import inspect
 import itertools
 import json
+import logging
 import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -24,6 +25,8 @@ import aiohttp
 
 from bot.flow import Reply
 from bot.gateway import protocol
+
+log = logging.getLogger(__name__)
 
 Handler = Callable[[Reply], Awaitable[object] | object]
 
@@ -49,6 +52,7 @@ class Client:
         self._acks: dict[str, asyncio.Future[None]] = {}
         self._handler: Handler | None = None
         self._early: list[Reply] = []  # replies that came before a handler was set
+        self._catching_up: asyncio.Task[None] | None = None  # handing those to the handler, in order
         self.closed: Closed | None = None
         self._reader = asyncio.create_task(self._read())
 
@@ -56,8 +60,8 @@ class Client:
         """Call `handler(reply)` (a function or a coroutine function) for every reply, starting with any that already came."""
         self._handler = handler
         early, self._early = self._early, []
-        for reply in early:
-            asyncio.get_running_loop().create_task(self._dispatch(reply))
+        if early:
+            self._catching_up = asyncio.get_running_loop().create_task(self._dispatch(*early))
 
     async def send(self, text: str) -> None:
         """Send a message as the token's identity; returns once the gateway acknowledged it (it is stored and handled)."""
@@ -108,11 +112,17 @@ class Client:
                 future.set_exception(self.closed)
         self._acks.clear()
 
-    async def _dispatch(self, reply: Reply) -> None:
+    async def _dispatch(self, *replies: Reply) -> None:
         assert self._handler is not None
-        result = self._handler(reply)
-        if inspect.isawaitable(result):
-            await result
+        if self._catching_up is not None and self._catching_up is not asyncio.current_task():
+            await self._catching_up  # the replies that came before the handler go first
+        for reply in replies:
+            try:
+                result = self._handler(reply)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:  # the handler's own bug must not stop the replies after it, nor the acks
+                log.exception("the on_reply handler failed on %r", reply.text[:80])
 
 
 async def connect(
