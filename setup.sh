@@ -8,7 +8,8 @@ cd "$(dirname "$0")"
 
 PACKAGES="podman runc uidmap slirp4netns fuse-overlayfs busybox-static python3-venv"
 EXTRAS=""
-[ "${1:-}" = "--dev" ] && EXTRAS="[test]"
+# --dev: the test tools, and the headless browser the web chat's test drives (Debian's, as no browser download works here).
+[ "${1:-}" = "--dev" ] && EXTRAS="[test]" && PACKAGES="$PACKAGES chromium chromium-driver"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -32,6 +33,9 @@ if [ "$(id -u)" = 0 ]; then
 else
     problems=""
     command -v podman >/dev/null || problems="$problems\n  podman (with runc uidmap slirp4netns fuse-overlayfs)"
+    if [ -n "$EXTRAS" ] && ! command -v chromedriver >/dev/null; then
+        problems="$problems\n  chromium and chromium-driver (the web chat's browser test)"
+    fi
     [ -x /bin/busybox ] || problems="$problems\n  a static busybox at /bin/busybox (Debian: busybox-static)"
     grep -q "^$(id -un):" /etc/subuid 2>/dev/null || problems="$problems\n  a subordinate id range for $(id -un) in /etc/subuid and /etc/subgid"
     if [ ! -w /dev/net/tun ]; then

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from bot.config import Config
@@ -26,8 +26,8 @@ NAMES = (
 )
 
 
-def read(cfg: Config, environ: dict[str, str] | None = None) -> dict[str, str]:
-    """The credentials that are set: the environment wins over the secrets file (KEY=value lines, # comments)."""
+def read(cfg: Config, environ: dict[str, str] | None = None, names: Sequence[str] = NAMES) -> dict[str, str]:
+    """The credentials `names` that are set: the environment wins over the secrets file (KEY=value lines, # comments)."""
     env: Mapping[str, str] = os.environ if environ is None else environ
     values: dict[str, str] = {}
     if cfg.platforms.get("secrets_file"):
@@ -38,8 +38,8 @@ def read(cfg: Config, environ: dict[str, str] | None = None) -> dict[str, str]:
             values.update(_parse(path.read_text()))
         except OSError as exc:
             log.error("platforms.secrets_file %s cannot be read (%s); using the environment only", path, exc.strerror)
-    values.update({name: env[name] for name in NAMES if env.get(name)})
-    return {name: value for name, value in values.items() if name in NAMES and value}
+    values.update({name: env[name] for name in names if env.get(name)})
+    return {name: value for name, value in values.items() if name in names and value}
 
 
 def _parse(text: str) -> dict[str, str]:

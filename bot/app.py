@@ -35,6 +35,7 @@ from bot.runtime.runner import Engine, Runner
 from bot.skill import Skill
 from bot.store import audit, ledger, outbox
 from bot.store.database import Database
+from bot.timing import StageTimes
 from bot.understanding.stages import Understanding
 
 if TYPE_CHECKING:
@@ -68,8 +69,10 @@ class Bot:
         self.understanding = understanding if understanding is not None else Understanding(cfg.model, self.catalog)
         self.services = Services(cfg, self.db, self.catalog, self.worker.stop_job, self.understanding)
         self.adapters: dict[str, Adapter] = {}
-        # An adapter added with `conversations` delivers only those of its platform (a console delivers its person's).
-        self._delivers: dict[str, tuple[str, ...] | None] = {}
+        self.stage_times = StageTimes()  # how long each stage of receive() takes (the gateway's /metrics)
+        # An adapter added with `conversations` delivers only those of its platform (a console delivers its person's,
+        # the gateway those with a client connected at the time); None: all of them.
+        self._delivers: dict[str, Callable[[], Sequence[str] | None]] = {}
         self._consumer: Consumer | None = None
         self._started = False
 
@@ -79,10 +82,15 @@ class Bot:
         images.ensure_base(self.runner, lambda line: log.info("image: %s", line))
         return engine
 
-    def add_adapter(self, adapter: Adapter, conversations: Sequence[str] | None = None) -> None:
-        """Deliver the replies of `adapter.platform` through `adapter`: all of them, or only those to `conversations`."""
+    def add_adapter(self, adapter: Adapter, conversations: Sequence[str] | Callable[[], Sequence[str]] | None = None) -> None:
+        """Deliver the replies of `adapter.platform` through `adapter`: all of them, or only those to `conversations`
+        (a list, or a function giving the list each time; the others wait in the outbox, untried)."""
         self.adapters[adapter.platform] = adapter
-        self._delivers[adapter.platform] = tuple(conversations) if conversations is not None else None
+        if callable(conversations):
+            self._delivers[adapter.platform] = conversations
+        else:
+            fixed = tuple(conversations) if conversations is not None else None
+            self._delivers[adapter.platform] = lambda: fixed
         self.catalog.on_change(adapter.skills_changed)
         if self._started:
             self._start_sender(adapter)
@@ -91,7 +99,7 @@ class Bot:
         senders: dict[str, Callable[[Reply], None]] = {adapter.platform: adapter.send}
         only = self._delivers[adapter.platform]
         self.loops.every(
-            f"outbox-{adapter.platform}", OUTBOX_POLL, lambda: outbox.deliver(self.db, senders, conversations=only), wakeable=True
+            f"outbox-{adapter.platform}", OUTBOX_POLL, lambda: outbox.deliver(self.db, senders, conversations=only()), wakeable=True
         )
 
     def start(self, workers: int | None = None, schedules: bool = True, watch: bool = True) -> None:
@@ -142,10 +150,20 @@ class Bot:
         What handling writes (job rows, a pending question, the audit entry, the replies) is one transaction,
         and the queue hears of a job only once it is committed: a failure anywhere leaves none of it behind.
         """
+        clock = [time.perf_counter()]
+
+        def lap(stage: str) -> None:
+            clock.append(time.perf_counter())
+            self.stage_times.observe(stage, clock[-1] - clock[-2])
+
         try:
             with self.db.transaction():
+                lap("lock")
                 decision = pipeline.handle(self.services, msg)
+                lap("decide")
                 self._record(msg, decision)
+                lap("record")
+            lap("commit")
         except Exception:
             ident = incident(f"handling a message from {msg.user} in {msg.conversation}")
             decision = Decision("error", (Reply(msg.conversation, apology(ident), None, msg.thread),), detail=f"incident {ident}")
@@ -155,6 +173,8 @@ class Bot:
                 incident(f"recording the apology for incident {ident}")
         for job_id in decision.enqueue:
             self._enqueue(job_id)
+        if decision.enqueue:
+            lap("enqueue")
         self.loops.wake()
         return list(decision.replies)
 
@@ -188,4 +208,4 @@ class Bot:
         """True when these jobs have ended and every reply our adapters deliver is sent."""
         if ledger.unfinished(self.db, job_ids):
             return False
-        return all(outbox.count_pending(self.db, [platform], only) == 0 for platform, only in self._delivers.items())
+        return all(outbox.count_pending(self.db, [platform], only()) == 0 for platform, only in self._delivers.items())

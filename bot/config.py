@@ -64,6 +64,24 @@ DEFAULTS: dict[str, Any] = {
         "none_below": 0.30,
         "margin": 0.04,
     },
+    # The gateway (README: "Web, API and monitoring"): off until `listen` names an address.
+    "gateway": {
+        "listen": None,  # e.g. 127.0.0.1:8080 (8080 is the convention; port 0 takes a free one)
+        "token_ttl": "24h",  # how long a token from `podbot token create` lives unless --ttl says otherwise
+        "login_ttl": "10m",  # how long a one-time link from `podbot web login` may be used (once)
+        "session_ttl": "12h",  # how long a browser stays logged in after using the link
+        "public_url": None,  # the address people open, e.g. https://podbot.example.org (default: http://<listen>)
+        # Off loopback the gateway needs TLS of its own, or a declared reverse proxy that terminates it (README).
+        "tls_cert": None,
+        "tls_key": None,
+        "reverse_proxy": False,
+        "max_frame": 65536,  # bytes in one WebSocket frame; a bigger one closes the connection (1009)
+        "heartbeat": 20.0,  # seconds between WebSocket pings; a client that misses a pong is closed
+        "auth_timeout": 10.0,  # seconds a new connection has to send its auth frame
+        "max_unauthenticated": 8,  # connections per remote address still waiting to authenticate
+        "audit_failures": 60,  # refused requests audited per minute; the rest are counted in the next entry
+        "hooks": {},  # NAME -> {skill, as, args, body_arg, reply_to}: POST /api/v1/hooks/NAME (secret: HOOK_<NAME>_SECRET)
+    },
     "limits": {
         "memory": "256m",
         "cpus": 1.0,
@@ -122,6 +140,31 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class GatewayConfig:
+    listen: str | None  # HOST:PORT, or None: no gateway
+    token_ttl: float  # seconds
+    login_ttl: float
+    session_ttl: float
+    public_url: str | None
+    tls_cert: str | None  # PEM files; both set: the gateway speaks HTTPS and WSS itself
+    tls_key: str | None
+    reverse_proxy: bool  # a proxy in front terminates TLS (README "Web, API and monitoring")
+    max_frame: int
+    heartbeat: float
+    auth_timeout: float
+    max_unauthenticated: int
+    audit_failures: int
+    hooks: dict[str, dict[str, Any]]
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """`listen` split into host and port (an IPv6 host may be written in brackets)."""
+        assert self.listen is not None
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: Path
     manifest_dirs: tuple[Path, ...]
@@ -144,6 +187,7 @@ class Config:
     limits: Limits
     platforms: dict[str, dict]
     model: ModelConfig
+    gateway: GatewayConfig
     source: str  # the file it came from, or "defaults"
 
     @property
@@ -232,5 +276,12 @@ def load(path: str | None = None, environ: dict[str, str] | None = None) -> Conf
         limits=Limits(**{**data["limits"], "max_timeout": parse_duration(data["limits"]["max_timeout"])}),
         platforms=dict(data["platforms"]),
         model=ModelConfig(**{**model, "dir": models_dir, "file": os.path.expanduser(model["file"])}),
+        gateway=GatewayConfig(
+            **{
+                **data["gateway"],
+                **{key: parse_duration(data["gateway"][key]) for key in ("token_ttl", "login_ttl", "session_ttl")},
+                **{key: str(base / os.path.expanduser(data["gateway"][key])) for key in ("tls_cert", "tls_key") if data["gateway"][key]},
+            }
+        ),
         source=str(path) if path else "defaults",
     )

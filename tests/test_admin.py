@@ -97,7 +97,7 @@ def test_grant_takes_only_known_roles_and_well_formed_identities(bot_factory, tm
     [reply] = say(bot, "ada", "/grant console:uma operater")
     assert reply.text == "There is no role operater; known roles: admin, dba, operator, user."
     assert say(bot, "ada", "/grant console:uma dba")[0].text == "console:uma now has the role dba."
-    shapes = "identities look like telegram:<digits>, slack:<team>:<user>, discord:<digits> or console:<name>."
+    shapes = "identities look like telegram:<digits>, slack:<team>:<user>, discord:<digits>, console:<name> or web:<name>."
     for identity in ("telegram:@alice", "slack:U123", "discord:abc", "console:", "console:*", "matrix:@a:b", "uma"):
         [reply] = say(bot, "ada", f"/grant {identity} operator")
         assert reply.text == f"{identity} is not an identity; {shapes}", identity

@@ -27,7 +27,7 @@ MAX_AUDIT = 100
 
 # What an identity looks like on each platform (as the adapters build them): a grant to anything else could never
 # match anyone. Grants match exactly, so no wildcards either.
-IDENTITY = re.compile(r"telegram:[0-9]+|slack:[A-Z0-9]+:[A-Z0-9]+|discord:[0-9]+|console:[^\s:*?\[\]]+")
+IDENTITY = re.compile(r"telegram:[0-9]+|slack:[A-Z0-9]+:[A-Z0-9]+|discord:[0-9]+|console:[^\s:*?\[\]]+|web:[A-Za-z0-9._@-]{1,64}")
 
 
 def number(text: str, low: int, high: int, usage: str) -> int:
@@ -39,7 +39,7 @@ def number(text: str, low: int, high: int, usage: str) -> int:
     raise ArgumentError(f"expected a number from {low} to {high}; usage: {usage}")
 
 
-def _admins_only(s: Services, roles: frozenset[str], what: str) -> str:
+def admins_only(s: Services, roles: frozenset[str], what: str) -> str:
     admins = ", ".join(sorted(s.cfg.admin_roles))
     return f"{what} is for admins ({admins}); you have {', '.join(sorted(roles))}."
 
@@ -140,7 +140,7 @@ def _jobs(s: Services, msg: Message, roles: frozenset[str], rest: str) -> Decisi
     if not words <= {"all", "failed"}:
         raise ArgumentError("usage: /jobs [all|failed]")
     if words and not rbac.is_admin(s.cfg, roles):
-        raise Refusal(_admins_only(s, roles, f"/jobs {' '.join(sorted(words))}"), "denied")
+        raise Refusal(admins_only(s, roles, f"/jobs {' '.join(sorted(words))}"), "denied")
     states = [JobState.FAILED, JobState.TIMED_OUT] if "failed" in words else None
     jobs = ledger.recent(s.db, 10, None if words else msg.user, states)
     if not jobs:
@@ -209,7 +209,7 @@ def _grant(s: Services, msg: Message, roles: frozenset[str], rest: str) -> Decis
         return say(msg, "command", "usage: /grant IDENTITY ROLE, e.g. /grant slack:T1:U123 operator")
     identity, role = parts
     if not IDENTITY.fullmatch(identity):
-        shapes = "telegram:<digits>, slack:<team>:<user>, discord:<digits> or console:<name>"
+        shapes = "telegram:<digits>, slack:<team>:<user>, discord:<digits>, console:<name> or web:<name>"
         raise ArgumentError(f"{identity[:100]} is not an identity; identities look like {shapes}.")
     known = _known_roles(s)
     if role not in known:
@@ -335,12 +335,17 @@ def _next(when: float | None) -> str:
     return f"next {time.strftime('%Y-%m-%d %H:%M', time.localtime(when))}" if when is not None else "no run within a year"
 
 
+def denied(s: Services, roles: frozenset[str], name: str) -> str | None:
+    """Why someone with `roles` may not use the command `name` (in chat, or its equivalent in the gateway's API); None if they may."""
+    return admins_only(s, roles, f"/{name}") if COMMANDS[name].admin and not rbac.is_admin(s.cfg, roles) else None
+
+
 def run(s: Services, msg: Message, roles: frozenset[str], name: str, rest: str) -> Decision | None:
     """Run built-in command `name`, or None if there is no such command."""
     command = COMMANDS.get(name)
     if command is None:
         return None
-    if command.admin and not rbac.is_admin(s.cfg, roles):
-        return say(msg, "denied", _admins_only(s, roles, f"/{name}"), detail=f"/{name}")
+    if (why := denied(s, roles, name)) is not None:
+        return say(msg, "denied", why, detail=f"/{name}")
     decision = command.handler(s, msg, roles, rest)
     return decision if decision.detail else replace(decision, detail=msg.text[:200])

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from bot.cli import evaluate, host, manifests, models, records, scaffold, serve, service, skills, status
+from bot.cli import evaluate, host, manifests, models, records, scaffold, serve, service, skills, status, tokens
 from bot.cli import version as cli_version
 from bot.cli.common import Invocation, fail
 from bot.errors import PodbotError, Problems
@@ -70,5 +70,7 @@ for command in (
     evaluate.eval_group,
     scaffold.init,
     service.service,
+    tokens.token,
+    tokens.web,
 ):
     main.add_command(command)

@@ -22,6 +22,7 @@ from bot.store.database import Database
 from bot.understanding import readiness
 
 log = logging.getLogger(__name__)
+from bot.gateway.server import Gateway
 
 USER_HELP = "Your console identity is console:USER (default: your login name)."
 WORKERS_HELP = "In-process job workers (0: leave jobs to `podbot worker`)."
@@ -45,7 +46,7 @@ def _on_stop_signals(handler: Callable[[int, object], None] | signal.Handlers) -
         signal.signal(sig, handler)
 
 
-def _serve(inv: Invocation, role: str, user: str | None, workers: int | None, console: bool) -> None:
+def _serve(inv: Invocation, role: str, user: str | None, workers: int | None, console: bool, serve_gateway: bool) -> None:
     """Serve until the console chat ends, or until SIGINT or SIGTERM.
 
     A piped chat exits 1 when a job it started did not succeed (failed, timed out, cancelled, denied).
@@ -67,7 +68,9 @@ def _serve(inv: Invocation, role: str, user: str | None, workers: int | None, co
         )
     for adapter in platforms:
         bot.add_adapter(adapter)
-    chat = ConsoleAdapter(user, history=bot.cfg.data_dir / "console_history") if console or not platforms else None
+    # Only `podbot run` serves the gateway: a `podbot chat` beside it, on the same config, must not take its port.
+    gateway = Gateway(bot, platforms) if serve_gateway and bot.cfg.gateway.listen else None
+    chat = ConsoleAdapter(user, history=bot.cfg.data_dir / "console_history") if console or not (platforms or gateway) else None
     if chat is not None:
         bot.add_adapter(chat, chat.conversations)  # its person's replies and the shared console's, no one else's
         if sys.stdin.isatty():
@@ -80,6 +83,9 @@ def _serve(inv: Invocation, role: str, user: str | None, workers: int | None, co
     code = 0
     began = time.time()
     try:
+        if gateway is not None:
+            gateway.start()
+            err.print(f"podbot: gateway listening on {bot.cfg.gateway.address[0]} port {gateway.port}", markup=False, highlight=False)
         if chat is None:
             _watch_until_signal(watch)
         else:
@@ -95,6 +101,8 @@ def _serve(inv: Invocation, role: str, user: str | None, workers: int | None, co
         _on_stop_signals(signal.SIG_DFL)  # while shutting down, a second signal ends the process at once
         for adapter in platforms:
             adapter.stop()
+        if gateway is not None:
+            gateway.stop()
         bot.stop()
         watch.close()
         registration.unlink(missing_ok=True)
@@ -135,14 +143,15 @@ def _watch_until_signal(watch: status.PlatformWatch) -> None:
 @click.command()
 @click.option("--user", help=USER_HELP)
 @click.option("--workers", type=int, help=WORKERS_HELP)
-@click.option("--console", is_flag=True, help="Also chat on this terminal when platforms are configured.")
+@click.option("--console", is_flag=True, help="Also chat on this terminal when platforms or the gateway are configured.")
 @pass_invocation
 def run(inv: Invocation, user: str | None, workers: int | None, console: bool) -> None:
-    """Start the bot: job workers in-process, every platform that has credentials, and the console.
+    """Start the bot: job workers in-process, every platform that has credentials, the gateway (gateway.listen), and
+    the console.
 
-    With no platform configured, the console chat is the bot.
+    With no platform and no gateway configured, the console chat is the bot.
     """
-    _serve(inv, "run", user, workers, console)
+    _serve(inv, "run", user, workers, console, serve_gateway=True)
 
 
 @click.command()
@@ -155,7 +164,7 @@ def chat(inv: Invocation, user: str | None, workers: int | None) -> None:
     Piped, it exits once every job it started has replied: 0 when all of them succeeded, else 1
     (each job that did not is named on stderr).
     """
-    _serve(inv, "chat", user, workers, console=True)
+    _serve(inv, "chat", user, workers, console=True, serve_gateway=False)
 
 
 @click.command()

@@ -93,6 +93,20 @@ CREATE TABLE IF NOT EXISTS approvals (
     reason TEXT
 );
 CREATE INDEX IF NOT EXISTS approvals_open ON approvals(decided, deadline);
+CREATE TABLE IF NOT EXISTS tokens (
+    id TEXT PRIMARY KEY,
+    identity TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    created REAL NOT NULL,
+    expires REAL NOT NULL,
+    revoked REAL
+);
+CREATE TABLE IF NOT EXISTS logins (
+    code_hash TEXT PRIMARY KEY,
+    identity TEXT NOT NULL,
+    expires REAL NOT NULL,
+    used REAL
+);
 """
 
 

@@ -109,6 +109,11 @@ def mark_failed(db: Database, item: Outgoing, error: Exception) -> float:
     return delay
 
 
+def retry_now(db: Database, conversation: str) -> None:
+    """Its platform can take this conversation's replies again (a client reconnected): try them now, not after the backoff."""
+    db.execute("UPDATE outbox SET next_try = NULL WHERE conversation = ? AND sent IS NULL AND gave_up IS NULL", (conversation,))
+
+
 def count_pending(db: Database, platforms: list[str], conversations: Sequence[str] | None = None) -> int:
     if not platforms:
         return 0
@@ -142,6 +147,14 @@ def deliver(
         mark_sent(db, item.id)
         sent += 1
     return sent
+
+
+def backlog(db: Database) -> list[tuple[str, int, float]]:
+    """(platform, replies owed, when the oldest was stored) for every platform that is owed any."""
+    rows = db.execute(
+        "SELECT platform, COUNT(*) AS n, MIN(created) AS first FROM outbox WHERE sent IS NULL AND gave_up IS NULL GROUP BY platform"
+    )
+    return [(r["platform"], r["n"], r["first"]) for r in rows]
 
 
 def all_pending(db: Database) -> list[Outgoing]:
