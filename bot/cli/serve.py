@@ -17,12 +17,12 @@ from adapters.console import ConsoleAdapter
 from bot.cli import status
 from bot.cli.common import Invocation, err, fail, pass_invocation
 from bot.flow import JobState
+from bot.gateway.server import Gateway
 from bot.store import ledger
 from bot.store.database import Database
 from bot.understanding import readiness
 
 log = logging.getLogger(__name__)
-from bot.gateway.server import Gateway
 
 USER_HELP = "Your console identity is console:USER (default: your login name)."
 WORKERS_HELP = "In-process job workers (0: leave jobs to `podbot worker`)."
