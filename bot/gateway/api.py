@@ -134,7 +134,8 @@ class Api:
         before = ledger.get(self.bot.db, job_id)
         [answer] = self._say(grant, f"/cancel {job_id}")
         job = ledger.get(self.bot.db, job_id)
-        if before is None or job is None:
+        theirs = before is not None and (before.requester == grant.identity or rbac.is_admin(self.bot.cfg, self._roles(grant)))
+        if not theirs or job is None:  # as in chat: someone else's job is not there for you
             return error(404, answer.text)
         if before.state.terminal or job.state != JobState.CANCELLED:
             return error(409, answer.text)
