@@ -61,15 +61,16 @@ def _serve(inv: Invocation, role: str, user: str | None, workers: int | None, co
         log.info("%s", missing)
         err.print(f"note: {missing}", markup=False, highlight=False, soft_wrap=True)
     platforms = adapters.configured(bot.cfg)
-    if not platforms and not console and _no_input():
+    # Only `podbot run` serves the gateway: a `podbot chat` beside it, on the same config, must not take its port.
+    serves_gateway = serve_gateway and bool(bot.cfg.gateway.listen)
+    if not platforms and not serves_gateway and not console and _no_input():
         fail(
-            "no platform is configured and there is no console to chat on (stdin is /dev/null or closed), so podbot run "
-            "has nothing to serve: set a platform's credentials (README, Platforms) or run it in a terminal"
+            "no platform and no gateway is configured and there is no console to chat on (stdin is /dev/null or closed), "
+            "so podbot run has nothing to serve: set a platform's credentials or gateway.listen (README), or run it in a terminal"
         )
     for adapter in platforms:
         bot.add_adapter(adapter)
-    # Only `podbot run` serves the gateway: a `podbot chat` beside it, on the same config, must not take its port.
-    gateway = Gateway(bot, platforms) if serve_gateway and bot.cfg.gateway.listen else None
+    gateway = Gateway(bot, platforms) if serves_gateway else None
     chat = ConsoleAdapter(user, history=bot.cfg.data_dir / "console_history") if console or not (platforms or gateway) else None
     if chat is not None:
         bot.add_adapter(chat, chat.conversations)  # its person's replies and the shared console's, no one else's

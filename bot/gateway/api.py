@@ -137,7 +137,7 @@ class Api:
         theirs = before is not None and (before.requester == grant.identity or rbac.is_admin(self.bot.cfg, self._roles(grant)))
         if not theirs or job is None:  # as in chat: someone else's job is not there for you
             return error(404, answer.text)
-        if before.state.terminal or job.state != JobState.CANCELLED:
+        if before is None or before.state.terminal or job.state != JobState.CANCELLED:
             return error(409, answer.text)
         return Answer(200, job_json(job))
 
