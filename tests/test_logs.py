@@ -92,4 +92,4 @@ def test_run_with_nothing_to_serve_fails_with_the_reason(podman_ready, config_pa
         [sys.executable, "-m", "bot.cli", "run"], stdin=subprocess.DEVNULL, capture_output=True, text=True, cwd=REPO, env=env
     )
     assert run.returncode == 1
-    assert "no platform is configured and there is no console" in run.stderr
+    assert "no platform and no gateway is configured and there is no console" in run.stderr
