@@ -52,6 +52,15 @@ class Mount:
 
 
 @dataclass(frozen=True)
+class SecretUse:
+    """A configured secret a skill's container gets: as the variable `env`, or as the file `file`."""
+
+    name: str
+    env: str | None = None
+    file: str | None = None
+
+
+@dataclass(frozen=True)
 class Schedule:
     name: str
     cron: str
@@ -91,6 +100,11 @@ class Skill:
     timeout: float = DEFAULT_TIMEOUT
     network: bool = False
     mounts: tuple[Mount, ...] = ()
+    secrets: tuple[SecretUse, ...] = ()
+    build: Path | None = None  # the directory of this skill's Containerfile (`run.build`), built as run_image
+    pull: bool = False  # `run.pull: missing`: pull run_image when it is not here
+    host_pid: bool = False  # `run.pid: host`: the host's processes, seen read-only
+    image_at: tuple[int, int] = (1, 1)  # where `run.image` is in the manifest (line, column), for image problems
     reply_to: str | None = None
     confirm: bool = False
     explicit: bool = False  # `invocation: explicit`: only `/name args` runs it, never free text
@@ -108,6 +122,10 @@ class Skill:
         return self.parameters.get("properties", {})
 
     @property
+    def secret_params(self) -> frozenset[str]:
+        return frozenset(name for name, prop in self.properties.items() if prop.get("secret"))
+
+    @property
     def required(self) -> list[str]:
         return self.parameters.get("required", [])
 
@@ -122,7 +140,7 @@ class Skill:
         return " ".join(parts)
 
 
-def _check(doc: Document, mount_names: set[str] | None, max_timeout: float) -> list[Problem]:
+def _check(doc: Document, mount_names: set[str] | None, max_timeout: float, secret_names: set[str] | None = None) -> list[Problem]:
     """Checks JSON Schema cannot express: regexes, defaults, template names, durations."""
     data = doc.data
     params = data.get("parameters", {"type": "object", "properties": {}})
@@ -175,6 +193,15 @@ def _check(doc: Document, mount_names: set[str] | None, max_timeout: float) -> l
                 problems.append(doc.at(("tests", i, "output"), f"test output: bad regular expression: {exc}"))
         if "args" in case and case["skill"] == NO_SKILL:
             problems.append(doc.at(("tests", i, "args"), f"a test with skill: {NO_SKILL} runs nothing, so it has no args"))
+    if secret_names is not None:
+        for i, use in enumerate(data.get("secrets", [])):
+            if use["name"] not in secret_names:
+                known = ", ".join(sorted(secret_names)) or "none configured"
+                problems.append(doc.at(("secrets", i, "name"), f"secret {echo(use['name'])} is not in podbot.yaml secrets ({known})"))
+    if "build" in data["run"] and not (Path(doc.file).parent / data["run"]["build"] / "Containerfile").is_file():
+        problems.append(
+            doc.at(("run", "build"), f"run.build: no Containerfile in {echo(data['run']['build'])} (relative to this manifest)")
+        )
     if mount_names is not None:
         for i, mount in enumerate(data["run"].get("mounts", [])):
             if mount["source"] not in mount_names:
@@ -294,6 +321,11 @@ def _build(doc: Document, max_timeout: float) -> Skill:
         timeout=parse_duration(run["timeout"]) if "timeout" in run else min(DEFAULT_TIMEOUT, max_timeout),
         network=run.get("network", "none") != "none",
         mounts=tuple(Mount(m["source"], m["target"]) for m in run.get("mounts", [])),
+        secrets=tuple(SecretUse(u["name"], u.get("env"), u.get("file")) for u in data.get("secrets", [])),
+        build=(Path(doc.file).parent / run["build"]).resolve() if "build" in run else None,
+        pull=run.get("pull") == "missing",
+        host_pid=run.get("pid") == "host",
+        image_at=doc.positions.get(("run", "image"), (1, 1)),
         reply_to=data.get("reply_to"),
         confirm=bool(data.get("confirm", False)),
         explicit=data.get("invocation") == "explicit",
@@ -352,12 +384,16 @@ def _shots(data: dict) -> list[tuple[str, dict[str, Any]]]:
     return shots
 
 
-def load_file(path: Path, mount_names: set[str] | None = None, max_timeout: float = MAX_TIMEOUT) -> tuple[Skill | None, list[Problem]]:
-    _, manifest, problems = _load(path, mount_names, max_timeout)
+def load_file(
+    path: Path, mount_names: set[str] | None = None, max_timeout: float = MAX_TIMEOUT, secret_names: set[str] | None = None
+) -> tuple[Skill | None, list[Problem]]:
+    _, manifest, problems = _load(path, mount_names, max_timeout, secret_names)
     return manifest, problems
 
 
-def _load(path: Path, mount_names: set[str] | None, max_timeout: float) -> tuple[Document | None, Skill | None, list[Problem]]:
+def _load(
+    path: Path, mount_names: set[str] | None, max_timeout: float, secret_names: set[str] | None = None
+) -> tuple[Document | None, Skill | None, list[Problem]]:
     try:
         doc = read_yaml(path, shown=True)
     except YamlError as exc:
@@ -366,7 +402,7 @@ def _load(path: Path, mount_names: set[str] | None, max_timeout: float) -> tuple
         return None, None, [Problem(str(path), 1, 1, "no such file or directory")]
     if not isinstance(doc.data, dict):
         return doc, None, [doc.at((), "a manifest must be a YAML mapping (name:, description:, run:, roles: …)")]
-    problems = validate(doc, bundled_schema("manifest")) or _check(doc, mount_names, max_timeout)
+    problems = validate(doc, bundled_schema("manifest")) or _check(doc, mount_names, max_timeout, secret_names)
     if problems:
         return doc, None, _capped(problems)
     return doc, _build(doc, max_timeout), []
@@ -404,18 +440,18 @@ def manifest_files(paths: list[Path]) -> list[Path]:
 
 
 def load_all(
-    paths: list[Path], mount_names: set[str] | None = None, max_timeout: float = MAX_TIMEOUT
+    paths: list[Path], mount_names: set[str] | None = None, max_timeout: float = MAX_TIMEOUT, secret_names: set[str] | None = None
 ) -> tuple[dict[str, Skill], list[Problem]]:
     """Load every manifest under `paths`; skills with errors are left out and reported.
 
-    `mount_names` (config `mounts`; None: not checked) and `max_timeout` (config `limits.max_timeout`)
-    are what manifests are checked against.
+    `mount_names` and `secret_names` (config `mounts` and `secrets`; None: not checked) and `max_timeout`
+    (config `limits.max_timeout`) are what manifests are checked against.
     """
     files, problems = _listing(paths)
     skills: dict[str, Skill] = {}
     docs: dict[str, Document] = {}  # each file is read once: it may change while it is checked
     for file in files:
-        doc, manifest, found = _load(file, mount_names, max_timeout)
+        doc, manifest, found = _load(file, mount_names, max_timeout, secret_names)
         problems.extend(found)
         if doc is None or manifest is None:
             continue
@@ -520,4 +556,5 @@ def _explain(skill: Skill, error: jsonschema.ValidationError) -> str:
     rule = prop.get("description") or error.message
     if error.validator == "pattern":
         rule = prop.get("description") or f"it must match {error.validator_value}"
-    return f"argument '{name}' of {skill.name} is not valid: {error.instance!r}: {rule}"
+    value = "***" if prop.get("secret") else repr(error.instance)  # a secret is never echoed
+    return f"argument '{name}' of {skill.name} is not valid: {value}: {rule}"

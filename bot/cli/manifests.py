@@ -13,6 +13,9 @@ from rich.table import Table
 
 from bot import skill_tests
 from bot.cli.common import Invocation, err, out, pass_invocation
+from bot.errors import Unavailable
+from bot.runtime import images
+from bot.runtime.podman import PodmanRunner
 from bot.schema import bundled_schema
 from bot.skill import load_all
 
@@ -28,10 +31,15 @@ def manifests() -> None:
 def validate(inv: Invocation, paths: tuple[Path, ...]) -> None:
     """Check manifests (default: the configured manifest dirs); problems print as FILE:LINE:COL: message.
 
-    Errors exit 1; warnings (`FILE:LINE:COL: warning: …`) are printed but pass.
+    Errors exit 1; warnings (`FILE:LINE:COL: warning: …`) are printed but pass. A skill whose image is
+    not here is an error that says how to build it (checked through Podman, when it answers).
     """
     cfg = inv.config()
-    skills, problems = load_all(list(paths) or list(cfg.manifest_dirs), set(cfg.mounts), cfg.limits.max_timeout)
+    skills, problems = load_all(list(paths) or list(cfg.manifest_dirs), set(cfg.mounts), cfg.limits.max_timeout, set(cfg.secrets))
+    try:
+        problems += images.missing(PodmanRunner(cfg), skills.values())
+    except Unavailable as exc:
+        click.echo(f"podbot: images not checked: {exc}", err=True)
     warnings = [w for skill in skills.values() for w in skill.warnings]
     for problem in problems + warnings:
         click.echo(str(problem))
