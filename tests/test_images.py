@@ -68,7 +68,7 @@ def test_a_missing_image_is_reported_not_a_traceback(podman_ready, tmp_path: Pat
     config_path = write_config(tmp_path, log_dir)
     checked = cli("--config", str(config_path), "manifests", "validate", str(extra))
     assert checked.returncode == 1
-    assert f"{path}:10:3: image localhost/podbot-test-absent:latest is not here: build it as the container owner" in checked.stdout
+    assert f"{path}:8:3: image localhost/podbot-test-absent:latest is not here: build it as the container owner" in checked.stdout
 
     pulled = _manifest(extra, "pulled", {"image": "registry.invalid/nothing:1", "command": ["true"], "pull": "missing"})
     assert str(pulled) not in cli("--config", str(config_path), "manifests", "validate", str(extra)).stdout  # pulled when run

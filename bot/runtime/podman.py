@@ -286,12 +286,17 @@ class PodmanRunner:
         if not spec.pull:
             raise Unavailable(f"the image {spec.image} is not here: run `podbot images build` (or give the manifest run.pull: missing)")
         # A registry that cannot be reached would hold the pull for minutes: bounded like the run itself.
+        reason = "the registry sent no image"
         with podman.PodmanClient(base_url=self.engine().url, timeout=max(spec.timeout, PULL_TIMEOUT)) as puller:
             try:
-                puller.images.pull(spec.image)
+                # Podman reports a failed pull inside the stream, not as an HTTP error.
+                for event in puller.images.pull(spec.image, stream=True, decode=True):
+                    if isinstance(event, dict) and event.get("error"):
+                        reason = str(event["error"])
             except (podman.errors.APIError, requests.RequestException) as exc:
-                reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-                raise Unavailable(f"the image {spec.image} is not here and pulling it failed: {reason}") from None
+                reason = str(exc) or type(exc).__name__
+        if not self.has_image(spec.image):
+            raise Unavailable(f"the image {spec.image} is not here and pulling it failed: {reason.splitlines()[0][:200]}")
 
     def _run(self, spec: RunSpec, secret_binds: list[tuple[str, str]]) -> RunResult:
         engine = self.engine()
