@@ -290,7 +290,8 @@ class PodmanRunner:
         with podman.PodmanClient(base_url=self.engine().url, timeout=max(spec.timeout, PULL_TIMEOUT)) as puller:
             try:
                 # Podman reports a failed pull inside the stream, not as an HTTP error.
-                for event in puller.images.pull(spec.image, stream=True, decode=True):
+                events: Iterator[Any] = puller.images.pull(spec.image, stream=True, decode=True)  # type: ignore[assignment]
+                for event in events:
                     if isinstance(event, dict) and event.get("error"):
                         reason = str(event["error"])
             except (podman.errors.APIError, requests.RequestException) as exc:
