@@ -51,7 +51,7 @@ def test_disk_usage_reports_the_hosts_filesystem(running) -> None:
 
 def test_host_stats_sees_the_hosts_memory_and_processes(running) -> None:
     bot, recorder = running
-    reply = run_skill(bot, recorder, "uma", "top 5")
+    reply = run_skill(bot, recorder, "olga", "top 5")
     total_mb = int(Path("/proc/meminfo").read_text().split()[1]) // 1024
     lines = reply.code.splitlines()
     mem = next(line for line in lines if line.lstrip().startswith("Mem:"))

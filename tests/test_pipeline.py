@@ -20,8 +20,8 @@ def test_help_skills_whoami(fake_running) -> None:
     assert help_reply.text == "Ask me to run a skill:"  # one line; the rest is a block
     assert "/SKILL key=value" in help_reply.code and "/jobs" in help_reply.code
     [skills] = say(bot, "uma", "/skills")
-    assert skills.text == "Skills you may run (4):"
-    assert [line.split()[0] for line in skills.code.splitlines()] == ["/disk_usage", "/host_stats", "/say", "/uptime"]
+    assert skills.text == "Skills you may run (3):"
+    assert [line.split()[0] for line in skills.code.splitlines()] == ["/disk_usage", "/say", "/uptime"]
     [skills] = say(bot, "olga", "/skills")
     assert "/http_check url=…" in skills.code and "/probe script=…" in skills.code
     [me] = say(bot, "ada", "/whoami")
@@ -66,7 +66,7 @@ def test_invalid_arguments_and_unknown_text(fake_running) -> None:
     [reply] = say(bot, "uma", "/disk_usage path=relative")
     assert reply.text == "argument 'path' of disk_usage is not valid: 'relative': an absolute path such as / or /var"
     [reply] = say(bot, "uma", "make me a sandwich")
-    assert reply.text == "I don't know how to do that. You can run: disk_usage, host_stats, say, uptime. /skills shows how, /help explains."
+    assert reply.text == "I don't know how to do that. You can run: disk_usage, say, uptime. /skills shows how, /help explains."
     [reply] = say(bot, "uma", "/sandwich")
     assert reply.text.startswith("I don't know /sandwich. You can run:")
     assert reply.job_id is None
