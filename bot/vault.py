@@ -26,6 +26,7 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken
 
 from bot.errors import Unavailable
+from bot.skill import SecretUse
 
 MASK = "***"
 SEALED = "sealed:"  # the prefix of a sealed argument value
@@ -84,6 +85,17 @@ class Vault:
             raise Unavailable(f"secret {name} is not set: its {source.where()} is empty")
         self.remember([value])
         return value
+
+    def for_container(self, uses: Iterable[SecretUse]) -> tuple[dict[str, str], dict[str, str]]:
+        """The secrets a skill names, as (environment variables, files by container path)."""
+        env: dict[str, str] = {}
+        files: dict[str, str] = {}
+        for use in uses:
+            if use.env:
+                env[use.env] = self.value(use.name)
+            else:
+                files[use.file or ""] = self.value(use.name)
+        return env, files
 
     # --- secret arguments ---
 

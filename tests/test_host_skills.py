@@ -85,14 +85,17 @@ def test_pg_query_reads_and_the_database_refuses_writes(skill_images, pg: Postgr
         secrets={"pg_password": {"file": str(password)}},
         skill_env={"pg_query": {"PG_DSN": pg.dsn("10.0.2.2"), "PG_ROWS": 3}},
     ) as (bot, recorder):
-        ok = run_skill(bot, recorder, "olga", "sql: select item from orders where id > 1 order by id")
+        asked = [
+            "sql: select item from orders where id > 1 order by id",
+            "sql: select * from generate_series(1, 1000)",
+            "sql: insert into orders values (4, 'gpu')",
+        ]
+        jobs = [say(bot, "olga", text)[0].job_id for text in asked]  # queued together: two workers run them
+        ok, cut, write = (recorder.result(job) for job in jobs if job is not None)
         assert " done in " in ok.text and ok.code.split() == ["item", "--------", "cpu", "memory"], ok.code
-        cut = run_skill(bot, recorder, "olga", "sql: select * from generate_series(1, 1000)")
         assert " done in " in cut.text and cut.code.rstrip().endswith("(cut at 3 rows)") and len(cut.code.splitlines()) == 6
-        write = run_skill(bot, recorder, "olga", "sql: insert into orders values (4, 'gpu')")
         assert "failed with exit code" in write.text and "cannot execute INSERT in a read-only transaction" in write.code
-        sneaky = run_skill(bot, recorder, "olga", "sql: set transaction read write")
-        assert pg.sql("select count(*) from orders").strip() == "3", sneaky.code
+        assert pg.sql("select count(*) from orders").strip() == "3"
         refused = say(bot, "olga", "sql: select 1; delete from orders")
         assert refused[0].job_id is None and "not valid" in refused[0].text
         assert pg.reader_password not in "".join((r.text or "") + (r.code or "") for r in recorder.replies)

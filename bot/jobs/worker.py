@@ -109,16 +109,11 @@ class Worker:
                 return None, f"skill {job.skill} is not loaded any more"
             args = complete(skill, self.vault.unseal_args(job.args))
             mounts = [(self.cfg.mounts[m.source], m.target) for m in skill.mounts]
-            env = {**skill.env, **self.cfg.skill_env.get(skill.name, {}), **job.env}
-            files: dict[str, str] = {}
-            for use in skill.secrets:
-                if use.env:
-                    env[use.env] = self.vault.value(use.name)
-                else:
-                    files[use.file or ""] = self.vault.value(use.name)
+            secret_env, secret_files = self.vault.for_container(skill.secrets)
+            env = {**skill.env, **self.cfg.skill_env.get(skill.name, {}), **job.env, **secret_env}
             argv = render_argv(skill, args)
             spec = RunSpec(
-                skill.run_image, argv, job.id, attempt, skill.timeout, skill.network, env, mounts, files, skill.host_pid, skill.pull
+                skill.run_image, argv, job.id, attempt, skill.timeout, skill.network, env, mounts, secret_files, skill.host_pid, skill.pull
             )
             result = self.runner.run(spec)
             return replace(result, output=self.vault.redact(result.output)), ""
