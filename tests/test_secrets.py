@@ -4,6 +4,7 @@ log) and not to any reply. Real containers throughout."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sqlite3
@@ -13,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from bot import config
-from bot.vault import KEY_FILE, SEALED
+from bot.flow import Message
+from bot.vault import KEY_FILE, SEALED, Vault
 from tests.conftest import Recorder, add_manifest, cli, make_bot, probe_like, run_skill, say, write_config
 
 API_KEY = "ak-LEAK-5e1f0c9d"  # configured secret, given as env
@@ -99,7 +101,7 @@ def test_no_secret_is_ever_written_in_plain_text(podman_ready, leak_config: Path
         assert "not valid: ***" in refused[0].text
         with sqlite3.connect(cfg.db_path) as db:
             [args] = db.execute("SELECT args FROM jobs WHERE id = ?", (failed.job_id,)).fetchone()
-        assert SEALED in args
+        assert json.loads(args)["password"].startswith(SEALED)
     finally:
         bot.stop()
     replies = [f"{r.text}\n{r.code or ''}" for r in [*recorder.replies, *asked, *shown, *refused]]
@@ -139,3 +141,14 @@ def test_a_secret_that_is_not_there(podman_ready, tmp_path: Path, log_dir: Path)
         bot.stop()
     assert reply.text.endswith("failed: secret api_key is not set: its environment variable PODBOT_TEST_UNSET_VARIABLE is empty")
     assert reply.code is None
+
+
+def test_a_typed_value_is_never_taken_for_a_sealed_one(tmp_path: Path) -> None:
+    vault = Vault({}, tmp_path)
+    sealed = vault.seal_args(["pw"], {"pw": PASSWORD})["pw"]
+    # Someone who saw a sealed value (in /audit, say) cannot hand it back to have it opened for them:
+    # its first character is a control character, which every message loses where it arrives.
+    assert SEALED not in Message("console", "console", "console:eve", f"/leaky password={sealed}").text
+    # and only a skill's secret parameters are ever opened.
+    assert vault.unseal_args({"pw": sealed, "text": sealed}, ["pw"]) == {"pw": PASSWORD, "text": sealed}
+    assert (tmp_path / KEY_FILE).stat().st_mode & 0o777 == 0o600

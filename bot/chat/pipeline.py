@@ -113,7 +113,7 @@ def decide(
     """From a chosen skill and its arguments to a queued job, a question, or a one-line refusal."""
     secret = skill.secret_params & args.keys()
     if secret:  # sealed before anything below stores or shows them
-        plain = s.vault.unseal_args(args)
+        plain = s.vault.unseal_args(args, secret)
         via = s.vault.redact(via, [str(plain[name]) for name in secret])
         args = s.vault.seal_args(secret, plain)
     try:
@@ -149,7 +149,7 @@ def _decide(s: Services, msg: Message, roles: frozenset[str], skill: Skill, args
         reply = f"Which {name} for {skill.name}?" + (f" ({hint})" if hint else "")
         return say(msg, "asked", reply, skill=skill.name, detail=f"{why}missing {name}")
 
-    args = {**complete(skill, s.vault.unseal_args(args)), **args}  # the values are checked; sealed ones stay sealed
+    args = {**complete(skill, s.vault.unseal_args(args, skill.secret_params)), **args}  # the values are checked; sealed ones stay sealed
 
     if skill.network and not cfg.allow_network:
         raise Refusal(f"{skill.name} needs network access, which this bot's config does not allow (allow_network).")

@@ -107,7 +107,7 @@ class Worker:
         try:
             if skill is None:
                 return None, f"skill {job.skill} is not loaded any more"
-            args = complete(skill, self.vault.unseal_args(job.args))
+            args = complete(skill, self.vault.unseal_args(job.args, skill.secret_params))
             mounts = [(self.cfg.mounts[m.source], m.target) for m in skill.mounts]
             secret_env, secret_files = self.vault.for_container(skill.secrets)
             env = {**skill.env, **self.cfg.skill_env.get(skill.name, {}), **job.env, **secret_env}
