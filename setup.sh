@@ -6,10 +6,15 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-PACKAGES="podman runc uidmap slirp4netns fuse-overlayfs busybox-static python3-venv"
+# debootstrap builds localhost/podbot-debian (python3, curl, jq, psql) for the skills that need it.
+PACKAGES="podman runc uidmap slirp4netns fuse-overlayfs busybox-static python3-venv debootstrap"
 EXTRAS=""
-# --dev: the test tools, and the headless browser the web chat's test drives (Debian's, as no browser download works here).
-[ "${1:-}" = "--dev" ] && EXTRAS="[test]" && PACKAGES="$PACKAGES chromium chromium-driver"
+if [ "${1:-}" = "--dev" ]; then
+    EXTRAS="[test]"
+    # The tests start a real PostgreSQL server (initdb, pg_ctl) for pg_query, and drive the web chat in
+    # Debian's headless browser (no browser download works here).
+    PACKAGES="$PACKAGES postgresql chromium chromium-driver"
+fi
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -38,6 +43,8 @@ else
     fi
     [ -x /bin/busybox ] || problems="$problems\n  a static busybox at /bin/busybox (Debian: busybox-static)"
     grep -q "^$(id -un):" /etc/subuid 2>/dev/null || problems="$problems\n  a subordinate id range for $(id -un) in /etc/subuid and /etc/subgid"
+    command -v debootstrap >/dev/null ||
+        echo "note: debootstrap is missing: skills on localhost/podbot-debian (pg_query, webhook) need root to build it once (./setup.sh as root)" >&2
     if [ ! -w /dev/net/tun ]; then
         echo "note: /dev/net/tun is not writable by $(id -un): skills that ask for network (http_check, dns_lookup) will fail until root runs chmod 0666 /dev/net/tun" >&2
     fi
@@ -55,6 +62,7 @@ fi
 say "installing podbot$EXTRAS into .venv"
 .venv/bin/pip install -q --disable-pip-version-check -e ".$EXTRAS"
 
-say "preparing rootless Podman and the base image"
+# Builds the base image, and the Debian base and skills' own images when loaded skills need them.
+say "preparing rootless Podman and the images"
 .venv/bin/podbot setup
 .venv/bin/podbot models install

@@ -22,7 +22,7 @@ from bot.chat.commands import COMMANDS, Command
 from bot.chat.decision import Decision
 from bot.chat.services import Services
 from bot.config import Config
-from bot.errors import apology, incident
+from bot.errors import Unavailable, apology, incident
 from bot.flow import JobState, Message, Reply
 from bot.jobs import recovery
 from bot.jobs.queue import JobQueue
@@ -37,6 +37,7 @@ from bot.store import audit, ledger, outbox
 from bot.store.database import Database
 from bot.timing import StageTimes
 from bot.understanding.stages import Understanding
+from bot.vault import Vault
 
 if TYPE_CHECKING:
     from huey.consumer import Consumer
@@ -63,11 +64,13 @@ class Bot:
         self.runner: Runner = runner if runner is not None else PodmanRunner(cfg)
         self.queue = JobQueue(cfg)
         self.loops = Loops()
-        self.worker = Worker(cfg, self.db, self.catalog, self.runner, self.queue.enqueue, self.loops.wake)
+        self.vault = Vault(cfg.secrets, cfg.data_dir)
+        self.vault.guard(logging.getLogger())  # podbot's log files never get a secret it has seen
+        self.worker = Worker(cfg, self.db, self.catalog, self.runner, self.queue.enqueue, self.loops.wake, self.vault)
         self.scheduler = Scheduler(cfg, self.db, self.catalog, self.queue.enqueue, self.loops.wake)
         # Loads its models on first use, once per process (they are shared by every Bot in it).
         self.understanding = understanding if understanding is not None else Understanding(cfg.model, self.catalog)
-        self.services = Services(cfg, self.db, self.catalog, self.worker.stop_job, self.understanding)
+        self.services = Services(cfg, self.db, self.catalog, self.worker.stop_job, self.vault, self.understanding)
         self.adapters: dict[str, Adapter] = {}
         self.stage_times = StageTimes()  # how long each stage of receive() takes (the gateway's /metrics)
         # An adapter added with `conversations` delivers only those of its platform (a console delivers its person's,
@@ -77,9 +80,17 @@ class Bot:
         self._started = False
 
     def check_host(self) -> Engine:
-        """Fail early, with how to fix it, when Podman or the base image is not there."""
+        """Fail early, with how to fix it, when Podman or the base image is not there; build the other images skills need.
+
+        An image that cannot be built here (the Debian base needs root) is logged: its skills answer
+        in one line that it is missing, and everything else runs.
+        """
         engine = self.runner.engine()
         images.ensure_base(self.runner, lambda line: log.info("image: %s", line))
+        try:
+            images.ensure_all(self.runner, list(self.catalog), lambda line: log.info("image: %s", line))
+        except Unavailable as exc:
+            log.warning("some skills' images are not here: %s", exc)
         return engine
 
     def add_adapter(self, adapter: Adapter, conversations: Sequence[str] | Callable[[], Sequence[str]] | None = None) -> None:

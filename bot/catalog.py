@@ -33,7 +33,7 @@ class Catalog:
         self._listeners: list[Callable[[], None]] = []
 
     def _load(self) -> tuple[dict[str, Skill], list[Problem]]:
-        return load_all(list(self.cfg.manifest_dirs), set(self.cfg.mounts), self.cfg.limits.max_timeout)
+        return load_all(list(self.cfg.manifest_dirs), set(self.cfg.mounts), self.cfg.limits.max_timeout, secret_names=set(self.cfg.secrets))
 
     def _read_stamp(self) -> Stamp:
         stamp = []

@@ -35,7 +35,14 @@ DEFAULTS: dict[str, Any] = {
     "roles": {"admin": ["console:*"]},
     "default_role": "user",
     "admin_roles": ["admin"],
-    "mounts": {"logs": "/var/log"},
+    # Merged with podbot.yaml's (a name set there replaces the one here). host_root: the host's
+    # filesystem tree, read-only, for skills that report on the host (disk_usage).
+    "mounts": {"logs": "/var/log", "host_root": "/"},
+    # name -> {env: VARIABLE} or {file: /path}: read when a job needs it, never stored (README "Secrets").
+    # Merged with podbot.yaml's; these are the ones the shipped skills name.
+    "secrets": {"pg_password": {"env": "PG_PASSWORD"}, "webhook_token": {"env": "WEBHOOK_TOKEN"}},
+    # skill name -> environment variables for its container that are settings, not secrets (a DSN, webhook URLs).
+    "skill_env": {},
     "alert_conversation": "console",
     "allow_network": True,
     "network_mode": "slirp4netns",
@@ -172,6 +179,8 @@ class Config:
     default_role: str
     admin_roles: frozenset[str]
     mounts: dict[str, str]
+    secrets: dict[str, dict[str, str]]
+    skill_env: dict[str, dict[str, str]]
     alert_conversation: str
     allow_network: bool
     network_mode: str
@@ -202,7 +211,9 @@ class Config:
 def _merge(base: dict, override: dict) -> dict:
     out = copy.deepcopy(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in ("roles", "mounts", "platforms"):
+        if key == "secrets" and isinstance(value, dict):
+            out[key] = {**out.get(key, {}), **value}  # a name set again is replaced whole (env or file, never both)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict) and key not in ("roles", "platforms", "skill_env"):
             out[key] = _merge(out[key], value)
         else:
             out[key] = value
@@ -261,6 +272,8 @@ def load(path: str | None = None, environ: dict[str, str] | None = None) -> Conf
         default_role=data["default_role"],
         admin_roles=frozenset(data["admin_roles"]),
         mounts=dict(data["mounts"]),
+        secrets={name: dict(spec) for name, spec in data["secrets"].items()},
+        skill_env={name: {k: str(v) for k, v in env.items()} for name, env in data["skill_env"].items()},
         alert_conversation=data["alert_conversation"],
         allow_network=bool(data["allow_network"]),
         network_mode=data["network_mode"],

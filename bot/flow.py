@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from bot.vault import shown
+
 # C0 controls but \t and \n, DEL and C1 controls: terminal escapes, NUL (which SQLite and C code cut at) and the like.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # What is left after that that would start a new line (or a tab stop) in a name, an id or a one-line answer.
@@ -124,11 +126,11 @@ def answer(msg: Message, text: str, code: str | None = None, job_id: int | None 
 
 
 def request(skill: str, args: dict[str, Any]) -> str:
-    """How a skill call reads in replies and the audit: `disk_usage path=/`, or just `uptime`; always one line."""
+    """How a skill call reads in replies and the audit: `disk_usage path=/`, or just `uptime`; always one line (a sealed secret is ***)."""
     return " ".join([skill, *(f"{k}={_inline(v)}" for k, v in args.items())])
 
 
 def _inline(value: Any) -> str:
-    text = str(value)
+    text = str(shown(value))
     # A value of several lines is quoted, "\n" and all. (splitlines knows every line break; the "." counts a last one.)
     return repr(text) if len(f"{text}.".splitlines()) > 1 else text

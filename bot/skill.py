@@ -54,6 +54,15 @@ class Mount:
 
 
 @dataclass(frozen=True)
+class SecretUse:
+    """A configured secret a skill's container gets: as the variable `env`, or as the file `file`."""
+
+    name: str
+    env: str | None = None
+    file: str | None = None
+
+
+@dataclass(frozen=True)
 class Schedule:
     name: str
     cron: str
@@ -103,6 +112,11 @@ class Skill:
     timeout: float = DEFAULT_TIMEOUT
     network: bool = False
     mounts: tuple[Mount, ...] = ()
+    secrets: tuple[SecretUse, ...] = ()
+    build: Path | None = None  # the directory of this skill's Containerfile (`run.build`), built as run_image
+    pull: bool = False  # `run.pull: missing`: pull run_image when it is not here
+    host_pid: bool = False  # `run.pid: host`: the host's processes, seen read-only
+    image_at: tuple[int, int] = (1, 1)  # where `run.image` is in the manifest (line, column), for image problems
     reply_to: str | None = None
     confirm: bool = False
     approval: ApprovalRule | None = None
@@ -121,6 +135,10 @@ class Skill:
         return self.parameters.get("properties", {})
 
     @property
+    def secret_params(self) -> frozenset[str]:
+        return frozenset(name for name, prop in self.properties.items() if prop.get("secret"))
+
+    @property
     def required(self) -> list[str]:
         return self.parameters.get("required", [])
 
@@ -135,7 +153,7 @@ class Skill:
         return " ".join(parts)
 
 
-def _check(doc: Document, mount_names: set[str] | None, max_timeout: float) -> list[Problem]:
+def _check(doc: Document, mount_names: set[str] | None, max_timeout: float, secret_names: set[str] | None = None) -> list[Problem]:
     """Checks JSON Schema cannot express: regexes, defaults, template names, durations."""
     data = doc.data
     params = data.get("parameters", {"type": "object", "properties": {}})
@@ -191,6 +209,15 @@ def _check(doc: Document, mount_names: set[str] | None, max_timeout: float) -> l
                 problems.append(doc.at(("tests", i, "output"), f"test output: bad regular expression: {exc}"))
         if "args" in case and case["skill"] == NO_SKILL:
             problems.append(doc.at(("tests", i, "args"), f"a test with skill: {NO_SKILL} runs nothing, so it has no args"))
+    if secret_names is not None:
+        for i, use in enumerate(data.get("secrets", [])):
+            if use["name"] not in secret_names:
+                known = ", ".join(sorted(secret_names)) or "none configured"
+                problems.append(doc.at(("secrets", i, "name"), f"secret {echo(use['name'])} is not in podbot.yaml secrets ({known})"))
+    if "build" in data["run"] and not (Path(doc.file).parent / data["run"]["build"] / "Containerfile").is_file():
+        problems.append(
+            doc.at(("run", "build"), f"run.build: no Containerfile in {echo(data['run']['build'])} (relative to this manifest)")
+        )
     if mount_names is not None:
         for i, mount in enumerate(data["run"].get("mounts", [])):
             if mount["source"] not in mount_names:
@@ -323,6 +350,11 @@ def _build(doc: Document, max_timeout: float, role_holders: set[str] | None) -> 
         timeout=parse_duration(run["timeout"]) if "timeout" in run else min(DEFAULT_TIMEOUT, max_timeout),
         network=run.get("network", "none") != "none",
         mounts=tuple(Mount(m["source"], m["target"]) for m in run.get("mounts", [])),
+        secrets=tuple(SecretUse(u["name"], u.get("env"), u.get("file")) for u in data.get("secrets", [])),
+        build=(Path(doc.file).parent / run["build"]).resolve() if "build" in run else None,
+        pull=run.get("pull") == "missing",
+        host_pid=run.get("pid") == "host",
+        image_at=doc.positions.get(("run", "image"), (1, 1)),
         reply_to=data.get("reply_to"),
         confirm=bool(data.get("confirm", False)),
         approval=_approval(approval) if approval else None,
@@ -392,13 +424,19 @@ def _shots(data: dict) -> list[tuple[str, dict[str, Any]]]:
     return shots
 
 
-def load_file(path: Path, mount_names: set[str] | None = None, max_timeout: float = MAX_TIMEOUT) -> tuple[Skill | None, list[Problem]]:
-    _, manifest, problems = _load(path, mount_names, max_timeout, None)
+def load_file(
+    path: Path, mount_names: set[str] | None = None, max_timeout: float = MAX_TIMEOUT, secret_names: set[str] | None = None
+) -> tuple[Skill | None, list[Problem]]:
+    _, manifest, problems = _load(path, mount_names, max_timeout, secret_names)
     return manifest, problems
 
 
 def _load(
-    path: Path, mount_names: set[str] | None, max_timeout: float, role_holders: set[str] | None
+    path: Path,
+    mount_names: set[str] | None,
+    max_timeout: float,
+    secret_names: set[str] | None = None,
+    role_holders: set[str] | None = None,
 ) -> tuple[Document | None, Skill | None, list[Problem]]:
     try:
         doc = read_yaml(path, shown=True)
@@ -408,7 +446,7 @@ def _load(
         return None, None, [Problem(str(path), 1, 1, "no such file or directory")]
     if not isinstance(doc.data, dict):
         return doc, None, [doc.at((), "a manifest must be a YAML mapping (name:, description:, run:, roles: …)")]
-    problems = validate(doc, bundled_schema("manifest")) or _check(doc, mount_names, max_timeout)
+    problems = validate(doc, bundled_schema("manifest")) or _check(doc, mount_names, max_timeout, secret_names)
     if problems:
         return doc, None, _capped(problems)
     return doc, _build(doc, max_timeout, role_holders), []
@@ -449,23 +487,25 @@ def load_all(
     paths: list[Path],
     mount_names: set[str] | None = None,
     max_timeout: float = MAX_TIMEOUT,
+    *,
+    secret_names: set[str] | None = None,
     role_holders: set[str] | None = None,
     may_run: Callable[[str, Skill], bool] | None = None,
     platforms: Collection[str] | None = None,
 ) -> tuple[dict[str, Skill], list[Problem]]:
     """Load every manifest under `paths`; skills with errors are left out and reported.
 
-    `mount_names` (config `mounts`; None: not checked) and `max_timeout` (config `limits.max_timeout`)
-    are what manifests are checked against. With `role_holders` (the roles someone has), approvals that
-    name a role nobody has get warnings. With `may_run` (may this identity run this skill?) and
-    `platforms` (those replies can reach), schedules that would be denied or whose replies could not
-    be delivered get warnings: they load, but fail when they fire.
+    `mount_names` and `secret_names` (config `mounts` and `secrets`; None: not checked) and `max_timeout`
+    (config `limits.max_timeout`) are what manifests are checked against. With `role_holders` (the roles
+    someone has), approvals that name a role nobody has get warnings. With `may_run` (may this identity run
+    this skill?) and `platforms` (those replies can reach), schedules that would be denied or whose replies
+    could not be delivered get warnings: they load, but fail when they fire.
     """
     files, problems = _listing(paths)
     skills: dict[str, Skill] = {}
     docs: dict[str, Document] = {}  # each file is read once: it may change while it is checked
     for file in files:
-        doc, manifest, found = _load(file, mount_names, max_timeout, role_holders)
+        doc, manifest, found = _load(file, mount_names, max_timeout, secret_names, role_holders)
         problems.extend(found)
         if doc is None or manifest is None:
             continue
@@ -599,4 +639,5 @@ def _explain(skill: Skill, error: jsonschema.ValidationError) -> str:
     rule = prop.get("description") or error.message
     if error.validator == "pattern":
         rule = prop.get("description") or f"it must match {error.validator_value}"
-    return f"argument '{name}' of {skill.name} is not valid: {error.instance!r}: {rule}"
+    value = "***" if prop.get("secret") else repr(error.instance)  # a secret is never echoed
+    return f"argument '{name}' of {skill.name} is not valid: {value}: {rule}"

@@ -145,6 +145,10 @@ class FakeRunner:
         if found is not None:
             found[1].set()
 
+    def has_image(self, image: str) -> bool:
+        with self._lock:
+            return self._labels_of(image) is not None
+
     def image_label(self, image: str, label: str) -> str | None:
         with self._lock:
             labels = self._labels_of(image)

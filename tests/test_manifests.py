@@ -6,6 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
+from bot import config
 from bot.skill import load_all, render_argv
 from tests.conftest import REPO, cli
 
@@ -31,9 +32,11 @@ def problems_of(tmp_path: Path, text: str, name: str = "m.yaml") -> list[str]:
 
 
 def test_shipped_manifests_are_valid() -> None:
-    skills, problems = load_all([REPO / "manifests"], mount_names={"logs"})
+    cfg = config.load(environ={})
+    skills, problems = load_all([REPO / "manifests"], set(cfg.mounts), secret_names=set(cfg.secrets))
     assert problems == []
-    assert set(skills) == {"disk_usage", "uptime", "http_check", "dns_lookup", "tail_log", "say", "send_alert"}
+    shipped = {"disk_usage", "uptime", "http_check", "dns_lookup", "tail_log", "say", "send_alert", "host_stats", "pg_query", "webhook"}
+    assert set(skills) == shipped
 
 
 def test_good_manifest_loads_and_renders_one_argument_per_item(tmp_path: Path) -> None:
@@ -45,7 +48,7 @@ def test_good_manifest_loads_and_renders_one_argument_per_item(tmp_path: Path) -
 def test_unknown_key_points_at_the_key(tmp_path: Path) -> None:
     text = GOOD.replace("  command:", "  comand: [x]\n  command:")
     assert problems_of(tmp_path, text) == [
-        f"{tmp_path}/m.yaml:10:3: unknown key 'comand' (known: command, env, image, mounts, network, timeout)"
+        f"{tmp_path}/m.yaml:10:3: unknown key 'comand' (known: build, command, env, image, mounts, network, pid, pull, timeout)"
     ]
 
 

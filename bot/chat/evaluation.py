@@ -29,6 +29,7 @@ from bot.flow import Message
 from bot.skill import Skill
 from bot.store.database import Database
 from bot.understanding.stages import NONE, Understanding
+from bot.vault import Vault
 
 CASES_SCHEMA = {
     "type": "object",
@@ -159,7 +160,7 @@ def run(cfg: Config, skills: dict[str, Skill], cases: list[Case], roles: dict[st
     understanding = Understanding(cfg.model, catalog)
     understanding.warm()
     db = Database(scratch / "eval.db")
-    services = Services(cfg, db, catalog, lambda job_id: 0, understanding)
+    services = Services(cfg, db, catalog, lambda job_id: 0, Vault(cfg.secrets, cfg.data_dir), understanding)
     outcomes = []
     for n, case in enumerate(cases):
         roles_now = rbac.roles_of(cfg, case.sender)

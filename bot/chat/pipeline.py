@@ -80,7 +80,8 @@ def _handle(s: Services, msg: Message) -> Decision:
 def _explicit(s: Services, msg: Message, roles: frozenset[str], skill: Skill, rest: str) -> Decision:
     """`/skill args`: whoever may not run the skill is told so, whatever the arguments say."""
     if not rbac.may_run(s.cfg, roles, skill):
-        return _denied(s, msg, roles, skill, {}, f"via command: {rest[:200]}; ")
+        typed = "(not shown: it may hold a secret)" if skill.secret_params else rest[:200]
+        return _denied(s, msg, roles, skill, {}, f"via command: {typed}; ")
     try:
         args = parse_args(skill, rest)
     except Refusal as exc:
@@ -111,6 +112,11 @@ def decide(
     s: Services, msg: Message, roles: frozenset[str], skill: Skill, args: dict[str, Any], via: str = "", confirmed: bool = False
 ) -> Decision:
     """From a chosen skill and its arguments to a queued job, a question, or a one-line refusal."""
+    secret = skill.secret_params & args.keys()
+    if secret:  # sealed before anything below stores or shows them
+        plain = s.vault.unseal_args(args, secret)
+        via = s.vault.redact(via, [str(plain[name]) for name in secret])
+        args = s.vault.seal_args(secret, plain)
     try:
         return _decide(s, msg, roles, skill, args, confirmed, via)
     except Refusal as exc:
@@ -144,7 +150,7 @@ def _decide(s: Services, msg: Message, roles: frozenset[str], skill: Skill, args
         reply = f"Which {name} for {skill.name}?" + (f" ({hint})" if hint else "")
         return say(msg, "asked", reply, skill=skill.name, detail=f"{why}missing {name}")
 
-    args = complete(skill, args)
+    args = {**complete(skill, s.vault.unseal_args(args, skill.secret_params)), **args}  # the values are checked; sealed ones stay sealed
 
     if skill.network and not cfg.allow_network:
         raise Refusal(f"{skill.name} needs network access, which this bot's config does not allow (allow_network).")

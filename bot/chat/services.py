@@ -9,6 +9,7 @@ from bot.catalog import Catalog
 from bot.config import Config
 from bot.store.database import Database
 from bot.understanding.stages import Understanding
+from bot.vault import Vault
 
 
 @dataclass(frozen=True)
@@ -18,5 +19,7 @@ class Services:
     catalog: Catalog
     # Stop a cancelled job's containers now; how many there were. The chat stage never talks to the runtime itself.
     stop_job: Callable[[int], int]
+    # Seals the values of secret parameters before anything stores or shows them.
+    vault: Vault
     # Free text -> skill and arguments; None: only commands and patterns route.
     understanding: Understanding | None = None

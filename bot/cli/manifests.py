@@ -15,6 +15,9 @@ import adapters
 from bot import skill_tests
 from bot.chat import rbac
 from bot.cli.common import Invocation, err, out, pass_invocation
+from bot.errors import Unavailable
+from bot.runtime import images
+from bot.runtime.podman import PodmanRunner
 from bot.schema import bundled_schema
 from bot.skill import Skill, load_all
 from bot.store.database import Database
@@ -32,11 +35,12 @@ def validate(inv: Invocation, paths: tuple[Path, ...]) -> None:
     """Check manifests (default: the configured manifest dirs); problems print as FILE:LINE:COL: message.
 
     Errors exit 1; warnings (`FILE:LINE:COL: warning: …`) are printed but pass. Warnings include
-    schedules whose `as` identity lacks the role, or whose `reply_to` platform is not configured.
+    schedules whose `as` identity lacks the role, or whose `reply_to` platform is not configured. A skill
+    whose image is not here is an error that says how to build it (checked through Podman, when it answers).
     """
     cfg = inv.config()
     # Checked against what this bot has: its roles and grants (validating never creates the database),
-    # and the platforms with credentials.
+    # its secrets, and the platforms with credentials.
     db = Database(cfg.db_path) if cfg.db_path.exists() else None
     platforms = {"console", *(adapter.platform for adapter in adapters.configured(cfg))}
 
@@ -44,8 +48,18 @@ def validate(inv: Invocation, paths: tuple[Path, ...]) -> None:
         return rbac.may_run(cfg, rbac.roles_of(cfg, identity, db), skill)
 
     skills, problems = load_all(
-        list(paths) or list(cfg.manifest_dirs), set(cfg.mounts), cfg.limits.max_timeout, rbac.held(cfg, db), may_run, platforms
+        list(paths) or list(cfg.manifest_dirs),
+        set(cfg.mounts),
+        cfg.limits.max_timeout,
+        secret_names=set(cfg.secrets),
+        role_holders=rbac.held(cfg, db),
+        may_run=may_run,
+        platforms=platforms,
     )
+    try:
+        problems += images.missing(PodmanRunner(cfg), skills.values())
+    except Unavailable as exc:
+        click.echo(f"podbot: images not checked: {exc}", err=True)
     warnings = [w for skill in skills.values() for w in skill.warnings]
     for problem in problems + warnings:
         click.echo(str(problem))

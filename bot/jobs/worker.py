@@ -7,6 +7,7 @@ import os
 import socket
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 
 from bot.catalog import Catalog
 from bot.config import Config
@@ -16,6 +17,7 @@ from bot.runtime.runner import Runner, RunResult, RunSpec, remove_job_containers
 from bot.skill import Skill, complete, render_argv
 from bot.store import audit, ledger, outbox
 from bot.store.database import Database
+from bot.vault import Vault, shown
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +54,11 @@ def _result_reply(job: Job, state: JobState, result: RunResult | None, error: st
 class Worker:
     """Runs jobs for this process and knows which ones it is running (for lease heartbeats)."""
 
-    def __init__(self, cfg: Config, db: Database, catalog: Catalog, runner: Runner, enqueue: Enqueue, notify: Callable[[], None]):
+    def __init__(
+        self, cfg: Config, db: Database, catalog: Catalog, runner: Runner, enqueue: Enqueue, notify: Callable[[], None], vault: Vault
+    ):
         self.cfg = cfg
+        self.vault = vault  # secrets for the container; everything the run says is redacted before it is recorded
         self.db = db
         self.catalog = catalog
         self.runner = runner
@@ -103,13 +108,18 @@ class Worker:
         try:
             if skill is None:
                 return None, f"skill {job.skill} is not loaded any more"
-            args = complete(skill, job.args)
+            args = complete(skill, self.vault.unseal_args(job.args, skill.secret_params))
             mounts = [(self.cfg.mounts[m.source], m.target) for m in skill.mounts]
-            env = {**skill.env, **job.env}
-            spec = RunSpec(skill.run_image, render_argv(skill, args), job.id, attempt, skill.timeout, skill.network, env, mounts)
-            return self.runner.run(spec), ""
+            secret_env, secret_files = self.vault.for_container(skill.secrets)
+            env = {**skill.env, **self.cfg.skill_env.get(skill.name, {}), **job.env, **secret_env}
+            argv = render_argv(skill, args)
+            spec = RunSpec(
+                skill.run_image, argv, job.id, attempt, skill.timeout, skill.network, env, mounts, secret_files, skill.host_pid, skill.pull
+            )
+            result = self.runner.run(spec)
+            return replace(result, output=self.vault.redact(result.output)), ""
         except PodbotError as exc:
-            return None, str(exc)
+            return None, self.vault.redact(str(exc))
         except Exception:  # a Podman API failure must still end the job and answer
             return None, f"the container could not run (incident {incident(f'job {job.id}: container run failed')})"
 
@@ -161,7 +171,7 @@ class Worker:
         args = {name: summary[:900] for name in fallback.required if fallback.properties[name].get("type") == "string"}
         env = {
             "PODBOT_FAILED_SKILL": job.skill,
-            "PODBOT_FAILED_ARGS": str(job.args),
+            "PODBOT_FAILED_ARGS": str({name: shown(value) for name, value in job.args.items()}),
             "PODBOT_FAILED_EXIT": "" if exit_code is None else str(exit_code),
             "PODBOT_FAILED_OUTPUT": tail(output),
         }

@@ -31,7 +31,7 @@ import urllib3.exceptions
 
 from bot.config import Config, Limits
 from bot.errors import Unavailable
-from bot.runtime import host
+from bot.runtime import host, secret_files
 from bot.runtime.runner import Engine, JobContainer, RunResult, RunSpec
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ CONTAINER_USER = "65534:65534"
 LOG_FILE_FACTOR = 64
 # Past twice the cap a run is not printing a long answer but running away: it is killed.
 STOP_FACTOR = 2
+PULL_TIMEOUT = 300.0  # seconds a `run.pull: missing` may take at most (more if the run's own timeout is longer)
 READ_CHUNK = 64 * 1024  # the most read from a log stream at once, whatever Podman's frame sizes
 
 
@@ -217,6 +218,15 @@ def _ulimits(limits: Limits, engine: Engine) -> list[dict[str, Any]]:
     return ulimits
 
 
+def _network(mode: str) -> dict[str, Any]:
+    """Podman's network options for config `network_mode`; `slirp4netns:OPT,OPT` passes slirp4netns options
+    (allow_host_loopback=true: the host's 127.0.0.1 is 10.0.2.2 in the container)."""
+    name, _, options = mode.partition(":")
+    if name == "slirp4netns" and options:
+        return {"network_mode": name, "network_options": {name: options.split(",")}}
+    return {"network_mode": mode}
+
+
 def _remove(container: Any) -> None:
     try:
         container.remove(force=True)
@@ -264,16 +274,43 @@ class PodmanRunner:
         return self._client_for(self.engine().url)
 
     def run(self, spec: RunSpec) -> RunResult:
+        self.engine()
+        self._ensure_image(spec)
+        with secret_files.staged(host.owner(self.cfg), spec.job_id, spec.secret_files) as secret_binds:
+            return self._run(spec, secret_binds)
+
+    def _ensure_image(self, spec: RunSpec) -> None:
+        """podbot never pulls unless the manifest opts in; a missing image is one line saying how to get it."""
+        if self.has_image(spec.image):
+            return
+        if not spec.pull:
+            raise Unavailable(f"the image {spec.image} is not here: run `podbot images build` (or give the manifest run.pull: missing)")
+        # A registry that cannot be reached would hold the pull for minutes: bounded like the run itself.
+        reason = "the registry sent no image"
+        with podman.PodmanClient(base_url=self.engine().url, timeout=max(spec.timeout, PULL_TIMEOUT)) as puller:
+            try:
+                # Podman reports a failed pull inside the stream, not as an HTTP error.
+                events: Iterator[Any] = puller.images.pull(spec.image, stream=True, decode=True)  # type: ignore[assignment]
+                for event in events:
+                    if isinstance(event, dict) and event.get("error"):
+                        reason = str(event["error"])
+            except (podman.errors.APIError, requests.RequestException) as exc:
+                reason = str(exc) or type(exc).__name__
+        if not self.has_image(spec.image):
+            raise Unavailable(f"the image {spec.image} is not here and pulling it failed: {reason.splitlines()[0][:200]}")
+
+    def _run(self, spec: RunSpec, secret_binds: list[tuple[str, str]]) -> RunResult:
         engine = self.engine()
         client = self._client()
         limits = self.cfg.limits
+        binds = [*spec.mounts, *secret_binds]
         options: dict[str, Any] = dict(
             command=spec.argv,
             user=CONTAINER_USER,
-            network_mode=self.cfg.network_mode if spec.network else "none",
+            **_network(self.cfg.network_mode if spec.network else "none"),
             read_only=True,
             mounts=[{"type": "tmpfs", "target": "/tmp", "size": "16m", "mode": "1777"}]
-            + [{"type": "bind", "source": src, "target": dst, "read_only": True} for src, dst in spec.mounts],
+            + [{"type": "bind", "source": src, "target": dst, "read_only": True} for src, dst in binds],
             cap_drop=["ALL"],
             no_new_privileges=True,
             ulimits=_ulimits(limits, engine),
@@ -284,13 +321,12 @@ class PodmanRunner:
             stop_timeout=0,
             log_config={"Type": "k8s-file", "Config": {"size": LOG_FILE_FACTOR * limits.output_bytes}},
         )
+        if spec.host_pid:
+            options["pid_mode"] = "host"
         if engine.enforces_resource_limits:
             options.update(pids_limit=limits.pids, mem_limit=_memory_bytes(limits.memory), nano_cpus=int(limits.cpus * 1e9))
         started = time.monotonic()
-        try:
-            container = client.containers.create(spec.image, **options)
-        except podman.errors.ImageNotFound:
-            raise Unavailable(f"the image {spec.image} is not built here: run `podbot images build`") from None
+        container = client.containers.create(spec.image, **options)
         try:
             container.start()
             watch = _OutputWatch(engine.url, container.id, limits.output_bytes)
@@ -319,6 +355,9 @@ class PodmanRunner:
             _remove(self._client().containers.get(name))
         except podman.errors.NotFound:
             pass
+
+    def has_image(self, image: str) -> bool:
+        return bool(self._client().images.exists(image))
 
     def image_label(self, image: str, label: str) -> str | None:
         client = self._client()

@@ -22,8 +22,11 @@ class RunSpec:
     attempt: int
     timeout: float
     network: bool = False
-    env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict, repr=False)  # may hold secrets: never in a repr or a log
     mounts: list[tuple[str, str]] = field(default_factory=list)  # (host path, container path), read-only
+    secret_files: dict[str, str] = field(default_factory=dict, repr=False)  # container path -> a secret's value
+    host_pid: bool = False  # see the host's processes (`run.pid: host`)
+    pull: bool = False  # pull the image when it is not here (`run.pull: missing`)
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,10 @@ class Runner(Protocol):
 
     def remove(self, name: str) -> None:
         """Kill and remove a container; nothing happens when it is already gone."""
+        ...
+
+    def has_image(self, image: str) -> bool:
+        """Whether the image is here (podbot never pulls unless a manifest opts in)."""
         ...
 
     def image_label(self, image: str, label: str) -> str | None:
