@@ -71,8 +71,8 @@ class Recorder(SimpleAdapter):
                 self._cond.wait(left)
 
     def result(self, job_id: int) -> Reply:
-        """The reply that reports job `job_id`'s end (the second reply naming it)."""
-        found = self.wait_for(lambda r: r.job_id == job_id and " queued" not in r.text, f"ending job {job_id}")
+        """The reply that reports job `job_id`'s end (not its queued or approval notices)."""
+        found = self.wait_for(lambda r: r.job_id == job_id and " queued" not in r.text and not r.actions, f"ending job {job_id}")
         return found[0]
 
 

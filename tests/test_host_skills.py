@@ -136,7 +136,7 @@ def test_webhook_posts_with_the_secret_token(skill_images, tmp_path: Path, log_d
 
 
 def _trigger(bot: Bot, recorder: Recorder, hooks: Hooks, token: str) -> None:
-    [asked] = say(bot, "olga", "trigger deploy v1.4.2")  # the shipped webhook waits for an admin's approval
+    asked = say(bot, "olga", "trigger deploy v1.4.2")[0]  # the shipped webhook waits for an admin's approval
     assert asked.text.startswith(f"job {asked.job_id} awaits approval by admin until "), asked.text
     assert say(bot, "ada", f"/approve {asked.job_id}")[0].text == f"job {asked.job_id} approved; queued: webhook hook=deploy ref=v1.4.2"
     done = recorder.result(asked.job_id)
@@ -144,9 +144,9 @@ def _trigger(bot: Bot, recorder: Recorder, hooks: Hooks, token: str) -> None:
     [(path, headers, body)] = hooks.seen
     assert path == "/hooks/deploy" and headers["Authorization"] == f"Bearer {token}"
     assert json.loads(body) == {"hook": "deploy", "ref": "v1.4.2"}
-    [denied] = say(bot, "olga", "trigger deploy v1.4.3")
-    assert say(bot, "ada", f"/deny {denied.job_id} change freeze")[0].text == f"job {denied.job_id} denied: webhook: change freeze"
-    [unknown] = say(bot, "olga", "/webhook nope")
+    denied = say(bot, "olga", "trigger deploy v1.4.3")[0]
+    assert say(bot, "ada", f"/deny {denied.job_id} change freeze")[0].text == f"job {denied.job_id} denied: webhook hook=deploy ref=v1.4.3: change freeze"
+    unknown = say(bot, "olga", "/webhook nope")[0]
     say(bot, "ada", f"/approve {unknown.job_id}")
     assert "no webhook named nope" in recorder.result(unknown.job_id).code and len(hooks.seen) == 1
     assert "127.0.0.1" not in "".join((r.text or "") + (r.code or "") for r in recorder.replies)  # the URL stays in config
