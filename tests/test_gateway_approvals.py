@@ -7,10 +7,11 @@ tests check what the HTTP status and the frames add, and that the audit is chat'
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
-from bot.flow import JobState, Reply
-from bot.gateway import client
+from bot.flow import Action, JobState, Reply
+from bot.gateway import client, protocol
 from bot.store import audit, ledger
 from tests.conftest import add_manifest, probe_like
 from tests.gateway_helpers import next_reply, serving
@@ -127,3 +128,10 @@ def test_a_program_gets_the_approval_notice_with_its_actions_and_approves_by_sen
     assert [(a.label, a.command) for a in notice.actions] == [("Approve", f"/approve {job_id}"), ("Deny", f"/deny {job_id}")]
     assert approved.text == f"job {job_id} approved; queued: risky"
     assert done.text.startswith(f"job {job_id} risky done in ")
+
+
+def test_a_reply_frame_carries_its_actions_and_an_empty_list_without_any():
+    notice = Reply("web:ada", "approve?", job_id=7, actions=(Action("Approve", "/approve 7"), Action("Deny", "/deny 7")))
+    frame = json.loads(protocol.reply(notice))
+    assert frame["actions"] == [{"label": "Approve", "command": "/approve 7"}, {"label": "Deny", "command": "/deny 7"}]
+    assert json.loads(protocol.reply(Reply("web:ada", "hi")))["actions"] == []
