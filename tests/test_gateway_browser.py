@@ -1,7 +1,9 @@
 """The web chat and the dashboard in headless Chromium (Debian's chromium and chromium-driver, driven by Selenium).
 
 A person opens a one-time login link, says `say hello` and sees the reply; an
-admin watches a job go from queued to done on the dashboard. Screenshots of each page,
+admin watches a job go from queued to done on the dashboard, approves a job
+that waits for an admin there and sees it run, and approves another with the
+button under its notice in the web chat. Screenshots of each page,
 at laptop and phone size, go to test-output/gateway/.
 """
 
@@ -21,7 +23,7 @@ from selenium.webdriver.support import expected_conditions as seen
 from selenium.webdriver.support.ui import WebDriverWait
 
 from bot.gateway import tokens
-from tests.conftest import REPO, WAIT
+from tests.conftest import REPO, WAIT, add_manifest, probe_like
 from tests.fake_runner import FakeRunner, Scripted
 from tests.gateway_helpers import Served, serving
 
@@ -74,6 +76,8 @@ def post(served: Served, token: str, text: str) -> int:
 def test_log_in_chat_and_watch_a_job_on_the_dashboard(tmp_path: Path, log_dir: Path, browser: webdriver.Chrome) -> None:
     runner = FakeRunner()
     runner.script(lambda spec: spec.argv[-1] == "busy", Scripted(delay=WAIT, output="busy\n"))  # until removed
+    add_manifest(tmp_path, probe_like("risky", "echo risky ran", approval={"roles": ["admin"]}))
+    add_manifest(tmp_path, probe_like("paged", "echo paged ran", approval={"roles": ["admin"], "notify": "web:ada"}))
     with serving(tmp_path, log_dir, runner) as served:
         wait = WebDriverWait(browser, WAIT)
         code = tokens.login_code(served.bot.db, "web:alice", served.bot.cfg.gateway.login_ttl)
@@ -111,8 +115,32 @@ def test_log_in_chat_and_watch_a_job_on_the_dashboard(tmp_path: Path, log_dir: P
         output = browser.find_element(By.CSS_SELECTOR, f"#job-{watched} pre").text
         shoot(browser, "dashboard")
 
+        # A job that waits for an admin: Approve on the dashboard, and it runs.
+        risky = post(served, served.token("web:olga"), "/risky")
+        approve = (By.CSS_SELECTOR, f"#approval-{risky} button.approve")
+        wait.until(seen.element_to_be_clickable(approve))
+        assert state_of(browser, risky) == "awaiting_approval"
+        shoot(browser, "dashboard-approval")
+        browser.find_element(*approve).click()
+        wait.until(lambda driver: state_of(driver, risky) == "succeeded")
+        wait.until(seen.invisibility_of_element_located((By.ID, "approvals-section")))
+        approved_by = served.bot.db.execute("SELECT decided_by FROM approvals WHERE job_id = ?", (risky,)).fetchone()[0]
+
+        # The notice of one that pages the admin's web chat comes with buttons; Approve says `/approve ID` as typed.
+        browser.get(f"{served.url}/chat")
+        wait.until(lambda driver: driver.find_element(By.ID, "status").text == "")
+        paged = post(served, served.token("web:olga"), "/paged")
+        button = (By.XPATH, "//li[contains(@class, 'bot')]//div[@class='actions']/button[text()='Approve']")
+        wait.until(seen.element_to_be_clickable(button)).click()
+        wait.until(seen.text_to_be_present_in_element((By.CSS_SELECTOR, "#transcript li.me.acked"), f"/approve {paged}"))
+        wait.until(
+            lambda driver: any(p.text == f"job {paged} approved; queued: paged" for p in driver.find_elements(By.CSS_SELECTOR, "li.bot p"))
+        )
+        shoot(browser, "chat-approval")
+
         browser.get(f"{served.url}/login")  # a used link's page, without a code
         wait.until(seen.text_to_be_present_in_element((By.ID, "status"), "podbot web login"))
         shoot(browser, "login")
-    assert output == "watched"
-    assert all((SHOTS / f"{name}.png").stat().st_size > 1000 for name in ("chat", "chat-phone", "dashboard", "dashboard-phone", "login"))
+    assert output == "watched" and approved_by == "web:ada"
+    shots = ("chat", "chat-phone", "dashboard", "dashboard-phone", "dashboard-approval", "chat-approval", "login")
+    assert all((SHOTS / f"{name}.png").stat().st_size > 1000 for name in shots)

@@ -64,7 +64,7 @@ def decide(s: Services, msg: Message, roles: frozenset[str], job_id: int, approv
     """`/approve ID` or `/deny ID [reason]` from `msg.user`; a one-line refusal, audited with the job, when it is not theirs to decide."""
     job = ledger.get(s.db, job_id)
     rule = approvals.get(s.db, job_id)
-    refusal = _refusal(msg, roles, job, rule, job_id)
+    refusal = _refusal(msg.user, roles, job, rule, job_id)
     if refusal:
         return say(msg, REFUSED, refusal, skill=job.skill if job else None, job_id=job_id, detail=refusal)
     assert job is not None
@@ -84,8 +84,14 @@ def decide(s: Services, msg: Message, roles: frozenset[str], job_id: int, approv
     return Decision(outcome, tuple(replies), job.skill, job_id, detail, (job_id,) if approved else ())
 
 
-def _refusal(msg: Message, roles: frozenset[str], job: Job | None, rule: approvals.Approval | None, job_id: int) -> str:
-    """Why `msg.user` may not decide this job, or "" when they may."""
+def waiting_for(db: Database, user: str, roles: frozenset[str]) -> list[tuple[Job, approvals.Approval]]:
+    """The jobs awaiting approval that `user` may decide now (what /approve would accept), oldest first."""
+    pending = ((ledger.get(db, rule.job_id), rule) for rule in approvals.undecided(db))
+    return [(job, rule) for job, rule in pending if job is not None and not _refusal(user, roles, job, rule, job.id)]
+
+
+def _refusal(user: str, roles: frozenset[str], job: Job | None, rule: approvals.Approval | None, job_id: int) -> str:
+    """Why `user` may not decide this job, or "" when they may."""
     if job is None or rule is None:
         return f"There is no job {job_id} awaiting approval."
     if job.state != JobState.AWAITING_APPROVAL:
@@ -93,7 +99,7 @@ def _refusal(msg: Message, roles: frozenset[str], job: Job | None, rule: approva
         return f"job {job_id} is {job.state.value}{by}; there is nothing left to decide."
     if not roles & rule.roles:
         return f"Deciding job {job_id} needs the role {_who(rule.roles)}; you have {_who(roles)}."
-    if msg.user == job.requester and not rule.self_approve:
+    if user == job.requester and not rule.self_approve:
         return f"You asked for job {job_id}; someone else with the role {_who(rule.roles)} must decide."
     return ""
 

@@ -4,8 +4,9 @@ Each route names the token scope it needs; the server has checked the token
 before a handler runs. What the token's identity may see or do is then decided
 as in chat: its own jobs (everyone's for admins, as `/jobs all`), one job if it
 is theirs (`/job`), cancelling (`/cancel`), schedules (`/schedules`) and the
-audit log (`/audit`) only where the chat command is allowed. A message and a
-cancel go through `Bot.receive` as chat messages do, so they are audited and
+audit log (`/audit`) only where the chat command is allowed, and approvals as
+`/approve` and `/deny` decide them (bot.chat.approvals). A message, a cancel and
+a decision go through `Bot.receive` as chat messages do, so they are audited and
 answered in the identity's conversation too. Handlers are synchronous (SQLite)
 and run off the event loop.
 """
@@ -20,10 +21,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.app import Bot
-from bot.chat import commands, rbac, scheduled
+from bot.chat import approvals, commands, rbac, scheduled
 from bot.errors import ArgumentError
 from bot.flow import Job, JobState, Message, Reply
+from bot.flow import request as as_said
 from bot.gateway.tokens import Grant
+from bot.store import approvals as decisions
 from bot.store import audit, ledger, outbox
 
 VERSION = "1"
@@ -87,6 +90,18 @@ def reply_json(reply: Reply) -> dict[str, Any]:
     return {"text": reply.text, "code": reply.code, "job_id": reply.job_id}
 
 
+def approval_json(job: Job, rule: decisions.Approval) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "skill": job.skill,
+        "request": as_said(job.skill, job.args),  # the args as chat shows them
+        "requester": job.requester,
+        "created": job.created,
+        "deadline": rule.deadline,
+        "roles": sorted(rule.roles),
+    }
+
+
 class Api:
     def __init__(self, bot: Bot):
         self.bot = bot
@@ -141,6 +156,38 @@ class Api:
             return error(409, answer.text)
         return Answer(200, job_json(job))
 
+    def approve_job(self, grant: Grant, request: Request) -> Answer:
+        return self._decide(grant, request, True)
+
+    def deny_job(self, grant: Grant, request: Request) -> Answer:
+        return self._decide(grant, request, False)
+
+    def _decide(self, grant: Grant, request: Request, approved: bool) -> Answer:
+        """`/approve ID` or `/deny ID [reason]` said in chat; the status follows what chat answered."""
+        job_id = _number(request.path["id"], commands.MAX_JOB_ID, "a job id")
+        reason = request.body.get("reason", "") if isinstance(request.body, dict) else ""
+        if request.body is not None and (not isinstance(request.body, dict) or not isinstance(reason, str)):
+            return error(400, 'the body is {"reason": "why"}, or none')
+        before = ledger.get(self.bot.db, job_id)
+        asked = decisions.get(self.bot.db, job_id)
+        said = f"/approve {job_id}" if approved else " ".join(f"/deny {job_id} {reason}".split())
+        answer = self._say(grant, said)[0]  # chat decides, refuses and audits
+        if before is None or asked is None:  # no job, or one that never needed approval
+            return error(404, answer.text)
+        if before.state != JobState.AWAITING_APPROVAL:
+            return error(409, answer.text)
+        rule = decisions.get(self.bot.db, job_id)
+        job = ledger.get(self.bot.db, job_id)
+        if rule is None or job is None or rule.decided_by is None:  # chat refused: a role missing, or their own job
+            return error(403, answer.text)
+        if rule.decided_by != grant.identity:  # another approver, or the deadline, came first
+            return error(409, answer.text)
+        return Answer(200, job_json(job))
+
+    def list_approvals(self, grant: Grant, request: Request) -> Answer:
+        waiting = approvals.waiting_for(self.bot.db, grant.identity, self._roles(grant))
+        return Answer(200, {"approvals": [approval_json(job, rule) for job, rule in waiting]})
+
     def list_skills(self, grant: Grant, request: Request) -> Answer:
         mine = sorted(self.bot.skills(grant.identity), key=lambda s: s.name)
         skills = [{"name": s.name, "description": s.description, "usage": s.usage(), "parameters": s.parameters} for s in mine]
@@ -162,6 +209,7 @@ class Api:
             "roles": sorted(roles),
             "admin": admin,
             "jobs": [job_json(j) for j in jobs],
+            "approvals": self.list_approvals(grant, request).body["approvals"],
             "skills": self.list_skills(grant, request).body["skills"],
         }
         if admin:
@@ -191,6 +239,18 @@ ROUTES = (
     Route("GET", "/jobs", "read", "Your latest jobs (?which=all|failed for admins; ?limit=1..100)", Api.list_jobs),
     Route("GET", "/jobs/{id}", "read", "One job: state, exit code, output (yours, or any for admins)", Api.get_job),
     Route("POST", "/jobs/{id}/cancel", "cancel", "Cancel a queued or running job (admins, as /cancel)", Api.cancel_job),
+    # Deciding is something a person says in chat, so it needs the chat scope, as POST /messages with "/approve 7" would.
+    Route("POST", "/jobs/{id}/approve", "chat", "Approve a job that awaits your approval (as /approve)", Api.approve_job),
+    Route(
+        "POST", "/jobs/{id}/deny", "chat", 'Deny a job that awaits your approval (as /deny; body {"reason": "…"} optional)', Api.deny_job
+    ),
+    Route(
+        "GET",
+        "/approvals",
+        "read",
+        "The jobs awaiting an approval you may give: skill, args as shown, requester, deadline",
+        Api.list_approvals,
+    ),
     Route("GET", "/skills", "read", "The skills you may run, with their parameters (JSON Schema)", Api.list_skills),
     Route("GET", "/schedules", "read", "Cron schedules and their next run (admins, as /schedules)", Api.list_schedules),
     Route("GET", "/dashboard", "read", "Everything the dashboard shows (schedules, audit and outbox backlog for admins)", Api.dashboard),
@@ -205,6 +265,10 @@ def openapi() -> dict[str, Any]:
         "401": {"description": "no valid token (one line: unauthorized)"},
         "403": {"description": "the token lacks the scope, or the identity's roles do not allow it"},
     }
+    decided = {
+        "404": {"description": "no such job awaiting approval"},
+        "409": {"description": "the job was already decided (or expired)"},
+    }
     paths: dict[str, dict[str, Any]] = {}
     for route in ROUTES:
         operation: dict[str, Any] = {
@@ -217,6 +281,14 @@ def openapi() -> dict[str, Any]:
         if route.method == "POST" and route.path == "/messages":
             body = {"type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}}
             operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+        if route.path.endswith(("/approve", "/deny")):
+            operation["responses"].update(decided)
+        if route.path.endswith("/deny"):
+            body = {
+                "type": "object",
+                "properties": {"reason": {"type": "string", "description": "one line; the first 300 characters are kept"}},
+            }
+            operation["requestBody"] = {"required": False, "content": {"application/json": {"schema": body}}}
         paths.setdefault(f"/api/v1{route.path}", {})[route.method.lower()] = operation
     paths["/api/v1/hooks/{name}"] = {
         "post": {

@@ -23,7 +23,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.flow import Reply
+from bot.flow import Action, Reply
 from bot.gateway import protocol
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,8 @@ class Client:
                 if future is not None and not future.done():
                     future.set_result(None)
             elif frame["type"] == "reply":
-                reply = Reply(frame["conversation"], frame["text"], frame["code"], frame["thread"], frame["job_id"])
+                buttons = tuple(Action(a["label"], a["command"]) for a in frame.get("actions", ()))  # absent from older servers
+                reply = Reply(frame["conversation"], frame["text"], frame["code"], frame["thread"], frame["job_id"], buttons)
                 if self._handler is None:
                     self._early.append(reply)
                 else:

@@ -109,7 +109,8 @@ def ack(message_id: str) -> str:
 
 
 def reply(r: Reply) -> str:
-    return _frame("reply", conversation=r.conversation, text=r.text, code=r.code, thread=r.thread, job_id=r.job_id)
+    actions = [{"label": a.label, "command": a.command} for a in r.actions]
+    return _frame("reply", conversation=r.conversation, text=r.text, code=r.code, thread=r.thread, job_id=r.job_id, actions=actions)
 
 
 def pong() -> str:

@@ -8,6 +8,7 @@ approvers (or an approver and the expiry loop) never both decide one job.
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from dataclasses import dataclass
 
@@ -37,12 +38,20 @@ def put(db: Database, job_id: int, roles: frozenset[str], self_approve: bool, de
     )
 
 
+_COLUMNS = "job_id, roles, self_approve, deadline, decided, decided_by, approved, reason"
+
+
 def get(db: Database, job_id: int) -> Approval | None:
-    row = db.execute(
-        "SELECT job_id, roles, self_approve, deadline, decided, decided_by, approved, reason FROM approvals WHERE job_id = ?", (job_id,)
-    ).fetchone()
-    if row is None:
-        return None
+    row = db.execute(f"SELECT {_COLUMNS} FROM approvals WHERE job_id = ?", (job_id,)).fetchone()
+    return None if row is None else _approval(row)
+
+
+def undecided(db: Database) -> list[Approval]:
+    """Every approval nobody has decided yet, oldest job first."""
+    return [_approval(row) for row in db.execute(f"SELECT {_COLUMNS} FROM approvals WHERE decided IS NULL ORDER BY job_id").fetchall()]
+
+
+def _approval(row: sqlite3.Row) -> Approval:
     return Approval(
         job_id=row["job_id"],
         roles=frozenset(json.loads(row["roles"])),

@@ -8,10 +8,31 @@ let socket = null;
 let sent = 0;
 let retry = 1000;
 
-function show(who, text, code) {
+function send(text) {
+  if (!socket || socket.readyState !== WebSocket.OPEN) return false;
+  sent += 1;
+  show("me", text).id = "sent-" + sent;
+  socket.send(JSON.stringify({ type: "message", id: String(sent), text }));
+  return true;
+}
+
+function show(who, text, code, actions) {
   const item = podbot.element("li", undefined, who);
   item.append(podbot.element("p", text));
   if (code) item.append(podbot.element("pre", code));
+  if (actions && actions.length) {
+    // A button says its command, as if typed: the bot decides what it may do, as for anything typed.
+    const row = podbot.element("div", undefined, "actions");
+    for (const action of actions) {
+      const button = podbot.element("button", action.label);
+      button.type = "button";
+      button.addEventListener("click", () => {
+        if (send(action.command)) row.querySelectorAll("button").forEach((b) => (b.disabled = true));
+      });
+      row.append(button);
+    }
+    item.append(row);
+  }
   transcript.append(item);
   item.scrollIntoView({ block: "end" });
   return item;
@@ -27,7 +48,7 @@ function connect(session) {
       statusLine.textContent = "";
       retry = 1000;
     } else if (frame.type === "reply") {
-      show("bot", frame.text, frame.code);
+      show("bot", frame.text, frame.code, frame.actions);
     } else if (frame.type === "ack") {
       const mine = document.getElementById("sent-" + frame.id);
       if (mine) mine.classList.add("acked");
@@ -47,11 +68,7 @@ function connect(session) {
 document.getElementById("composer").addEventListener("submit", (event) => {
   event.preventDefault();
   const text = input.value.trim();
-  if (!text || !socket || socket.readyState !== WebSocket.OPEN) return;
-  sent += 1;
-  show("me", text).id = "sent-" + sent;
-  socket.send(JSON.stringify({ type: "message", id: String(sent), text }));
-  input.value = "";
+  if (text && send(text)) input.value = "";
 });
 
 podbot.session().then(connect);

@@ -1,5 +1,7 @@
-// The dashboard: GET /api/v1/dashboard every second, drawn with textContent only.
+// The dashboard: GET /api/v1/dashboard every second, drawn with textContent only; approvals POST like any API client.
 "use strict";
+
+let session = null;
 
 const REFRESH = 1000;
 const when = (seconds) => (seconds ? new Date(seconds * 1000).toLocaleTimeString() : "");
@@ -26,7 +28,40 @@ function jobRow(job) {
   return row;
 }
 
+// Approve or Deny: the REST API decides as /approve and /deny do in chat; its one-line refusal is shown as it is.
+async function decide(job, verdict) {
+  const status = document.getElementById("status");
+  const answer = await fetch(`/api/v1/jobs/${job.id}/${verdict}`, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "X-CSRF-Token": session.csrf },
+  });
+  status.textContent = answer.ok ? "" : (await answer.json()).error;
+}
+
+function approvalRow(job) {
+  const item = podbot.element("li", undefined, "decide");
+  item.id = "approval-" + job.id;
+  const deadline = new Date(job.deadline * 1000).toLocaleTimeString();
+  item.append(podbot.element("span", `job ${job.id}: ${job.request} — asked by ${job.requester}, until ${deadline}`));
+  for (const [label, verdict] of [["Approve", "approve"], ["Deny", "deny"]]) {
+    const button = podbot.element("button", label, verdict);
+    button.type = "button";
+    button.addEventListener("click", () => {
+      button.disabled = true;
+      decide(job, verdict);
+    });
+    item.append(button);
+  }
+  return item;
+}
+
 function draw(board) {
+  document.getElementById("approvals-section").hidden = !board.approvals.length;
+  const waiting = document.getElementById("approvals");
+  const shown = [...waiting.children].map((item) => item.id).join();
+  // Redrawn only when the list changes, so a button is not replaced under the pointer.
+  if (shown !== board.approvals.map((job) => "approval-" + job.id).join()) waiting.replaceChildren(...board.approvals.map(approvalRow));
   document.getElementById("jobs").replaceChildren(...board.jobs.map(jobRow));
   fill("skills", board.skills, (s) => {
     const item = podbot.element("li");
@@ -60,4 +95,7 @@ async function refresh() {
   setTimeout(refresh, REFRESH);
 }
 
-podbot.session().then(refresh);
+podbot.session().then((mine) => {
+  session = mine;
+  refresh();
+});
