@@ -13,7 +13,7 @@ were `echo` or `printf -- '%s\\n'`: for argv ["echo", *words] the words joined b
 spaces plus a newline, for ["printf", "--", "%s\\n", *args] each argument on its own
 line (so `say hello` answers "hello\\n" and `send_alert` "ALERT: …\\n", exactly as the
 real containers do); for any other argv the whole argv joined by spaces plus a
-newline (`df /` answers "df -h -- /\\n").
+newline (`uptime` answers "uptime\\n").
 
 A scripted run is matched by, newest script first: a callable on the RunSpec; a
 str, the skill's name (needs `attach`); or a list/tuple, a prefix of the argv.

@@ -29,7 +29,7 @@ def test_help_skill_explains_arguments_examples_and_who(fake_running) -> None:
         "Who may run it: operator, user, and admins (admin)",
     ]
     [disk] = say(bot, "uma", "/help disk_usage")
-    assert '  path (string, default "/", pattern ^/[A-Za-z0-9_./-]*$) — an absolute path such as / or /var' in disk.code
+    assert '  path (string, default "/", pattern ^/$|^(/[A-Za-z0-9_][A-Za-z0-9_.-]*)+/?$) — an absolute path such as / or /var' in disk.code
     # Someone who may not run a skill learns who may, not its arguments.
     [denied] = say(bot, "uma", "/help probe")
     assert denied.text == "probe needs the role admin, operator; you have user." and denied.code is None

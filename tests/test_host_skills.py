@@ -145,7 +145,10 @@ def _trigger(bot: Bot, recorder: Recorder, hooks: Hooks, token: str) -> None:
     assert path == "/hooks/deploy" and headers["Authorization"] == f"Bearer {token}"
     assert json.loads(body) == {"hook": "deploy", "ref": "v1.4.2"}
     denied = say(bot, "olga", "trigger deploy v1.4.3")[0]
-    assert say(bot, "ada", f"/deny {denied.job_id} change freeze")[0].text == f"job {denied.job_id} denied: webhook hook=deploy ref=v1.4.3: change freeze"
+    assert (
+        say(bot, "ada", f"/deny {denied.job_id} change freeze")[0].text
+        == f"job {denied.job_id} denied: webhook hook=deploy ref=v1.4.3: change freeze"
+    )
     unknown = say(bot, "olga", "/webhook nope")[0]
     say(bot, "ada", f"/approve {unknown.job_id}")
     assert "no webhook named nope" in recorder.result(unknown.job_id).code and len(hooks.seen) == 1

@@ -76,7 +76,9 @@ def test_installed_podbot_validates_builds_and_answers_on_the_console(podman_rea
     assert validate.returncode == 0 and f"{shipped} skills valid, 0 errors" in validate.stderr, validate.stderr
 
     build = run(installed, tmp_path, "podbot", "images", "build")  # from the Containerfile and scripts inside the wheel
-    assert build.returncode == 0 and "built localhost/podbot-base:latest" in build.stderr, build.stderr
+    # Up to date when this machine already built the same recipe: the labels' digests were computed from the wheel's files.
+    built = "built localhost/podbot-base:latest" in build.stderr or "every image is up to date" in build.stderr
+    assert build.returncode == 0 and built, build.stderr
 
     chat = run(installed, tmp_path, "podbot", "chat", "--user", "alice", stdin="/skills\nsay hello from the wheel\n")
     assert chat.returncode == 0, chat.stderr

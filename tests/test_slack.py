@@ -99,7 +99,7 @@ def test_a_mention_runs_a_skill_and_answers_in_its_thread(slack, fake: FakeSlack
 
     dm = fake.message("D0USER", USER, "df /")
     ack = said(fake, dm)[0]
-    assert result(fake, "post", lambda d: d["channel"] == "D0USER", ack["text"])["text"].endswith("```\ndf -h -- /\n```")
+    assert result(fake, "post", lambda d: d["channel"] == "D0USER", ack["text"])["text"].endswith(" df /\n```")
 
 
 def test_the_slash_command_runs_commands_and_skills(slack, fake: FakeSlack) -> None:
