@@ -58,7 +58,7 @@ DEFAULTS: dict[str, Any] = {
         "max_tokens": 48,
         "shortlist": 3,
         "none_below": 0.40,
-        "lead_below": 0.10,
+        "lead_below": 0.05,
         "confident": 0.10,
         "margin": 0.04,
     },

@@ -7,12 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bot import config
+from bot.catalog import Catalog
 from bot.chat import synthetic_skills
 from bot.errors import Unavailable
 from bot.skill import Skill
 from bot.understanding import embeddings, vector_cache
 from bot.understanding.lexical import LexicalIndex, features
 from bot.understanding.shortlist import BACKGROUND, Index
+from bot.understanding.stages import Understanding
 
 
 def test_ngrams_of_spaced_and_unspaced_scripts() -> None:
@@ -87,3 +90,6 @@ def test_a_configured_embedding_model_must_be_complete(tmp_path: Path) -> None:
     (tmp_path / "multilingual" / "config.json").write_text('{"model_type": "bert"}')
     with pytest.raises(Unavailable, match=r"missing tokenizer\.json, model\.safetensors.*BERT-shaped"):
         embeddings.load(tmp_path / "multilingual")
+    cfg = config.load(environ={"PODBOT_DATA_DIR": str(tmp_path), "PODBOT_MODEL__EMBEDDINGS": str(tmp_path / "multilingual")})
+    with pytest.raises(Unavailable, match="missing tokenizer.json"):  # at start, not at the first message
+        Understanding(cfg.model, Catalog(cfg, {}))

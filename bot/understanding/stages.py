@@ -66,6 +66,8 @@ class Understanding:
         self._index: Index | None = None
         self._index_key: tuple = ()
         self._warned: set[str] = set()
+        if cfg.embeddings != DEFAULTS["model"]["embeddings"]:
+            embeddings.check(cfg.dir / cfg.embeddings)  # a model someone configured must be there: say so at start, not at a message
 
     # ---- resources, loaded on first use ----
 
