@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 log = logging.getLogger(__name__)
+CHUNK = 64
 
 
 def text_key(text: str) -> str:
@@ -57,8 +58,11 @@ def encode(path: Path, encode_texts: Callable[[list[str]], np.ndarray], texts: S
     todo = list(dict.fromkeys(k for k in keys if k not in known))
     if todo:
         by_key = dict(zip(keys, texts, strict=True))
-        fresh = encode_texts([by_key[k] for k in todo])
-        known.update(zip(todo, fresh, strict=True))
+        # In chunks of similar length: a batch is padded to its longest text, and attention grows with its square.
+        todo.sort(key=lambda k: len(by_key[k]))
+        for start in range(0, len(todo), CHUNK):
+            chunk = todo[start : start + CHUNK]
+            known.update(zip(chunk, encode_texts([by_key[k] for k in chunk]), strict=True))
         _write(path, {k: known[k] for k in dict.fromkeys(keys)})
     if not texts:
         return encode_texts([])
