@@ -9,15 +9,16 @@ A skill's score is its best text: one example phrased like the message is the
 strongest evidence there is. Quoted text is payload, not intent ("repeat 'the
 build is green'"), so it is replaced by a neutral word on both sides.
 
-Three things keep "none" honest as the catalogue grows:
+Three things keep "none" honest as the catalogue grows (stages.py decides with them):
 - `not_examples`: a skill is left out when the message is nearer one of its
   not_examples than to any of its examples;
-- background phrases (chatter in several languages): a message nearer one of
-  them than to every skill is not a request;
-- `floor`, calibrated against the catalogue when the index is built: the more
-  skills, the more texts a stray message can brush against, so the floor is the
-  score that all but `1 - CALIBRATION` of the background phrases stay under
-  (never below the configured `none_below`).
+- background phrases (chatter in five languages): what counts is how far the
+  best skill *leads* the closest of them, not its raw score, since the English
+  encoder finds any two Chinese sentences alike, chatter included;
+- `gap`, calibrated on the catalogue when the index is built: the more skills,
+  the more texts a stray message can brush against, so the gap is the lead that
+  all but `1 - CALIBRATION` of the background phrases stay under against these
+  skills (stages.py never goes below the configured `lead_below`).
 
 Costs: one encoder pass per message, a matrix-vector product over the texts,
 and postings of the message's n-grams; per-skill maxima are vectorized, so a
@@ -136,8 +137,7 @@ class Index:
         every = texts + [t for _, t in negatives] + list(BACKGROUND)
         self.vectors = encode_catalogue(every)
         self.lexical = LexicalIndex(every)
-        self.leads = self._calibrate()
-        self.gap = float(np.quantile(np.array(self.leads), CALIBRATION))
+        self.gap = float(np.quantile(np.array(self._calibrate()), CALIBRATION))
 
     def _fused(self, vector: np.ndarray, text: str) -> np.ndarray:
         return self.vectors @ vector + np.float32(LEXICAL_WEIGHT) * self.lexical.scores(text)
