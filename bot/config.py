@@ -68,7 +68,9 @@ DEFAULTS: dict[str, Any] = {
         "max_input": 500,
         "max_tokens": 48,
         "shortlist": 3,
-        "none_below": 0.30,
+        "none_below": 0.40,
+        "lead_below": 0.05,
+        "confident": 0.10,
         "margin": 0.04,
     },
     # The gateway (README: "Web, API and monitoring"): off until `listen` names an address.
@@ -138,7 +140,9 @@ class ModelConfig:
     max_input: int  # longer messages are not interpreted (characters)
     max_tokens: int  # bound on what the model may write for one answer
     shortlist: int  # candidates the embeddings hand on
-    none_below: float  # best similarity under this: nothing fits, answer with what the person can run
+    none_below: float  # best score under this: nothing fits, answer with what the person can run
+    lead_below: float  # best score ahead of background chatter by less than this (or the calibrated gap): nothing fits
+    confident: float  # lead beyond that floor a choice needs before a missing argument is asked for
     margin: float  # the best is "clearly ahead" when it leads the next by at least this much
 
     @property

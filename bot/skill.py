@@ -104,6 +104,7 @@ class Skill:
     roles: frozenset[str]
     file: str
     examples: tuple[str, ...] = ()  # the texts of all examples
+    not_examples: tuple[str, ...] = ()  # requests that sound close but are not this skill's
     # Examples whose arguments are known (stated, or found by a pattern): the model's demonstrations.
     shots: tuple[tuple[str, dict[str, Any]], ...] = ()
     patterns: tuple[Regex, ...] = ()  # RE2: linear in the text, whatever the pattern
@@ -343,6 +344,7 @@ def _build(doc: Document, max_timeout: float, role_holders: set[str] | None) -> 
         roles=frozenset(data["roles"]),
         file=doc.file,
         examples=tuple(e if isinstance(e, str) else e["text"] for e in data.get("examples", [])),
+        not_examples=tuple(data.get("not_examples", [])),
         shots=tuple(_shots(data)),
         patterns=tuple(compile_pattern(p) for p in data.get("patterns", [])),
         parameters=params,

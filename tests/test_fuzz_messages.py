@@ -116,13 +116,13 @@ class NoContainers:
 class Guess:
     """Stands in for the model: free text picks one of the skills offered (those the sender may run), its first argument the text."""
 
-    def understand(self, text: str, allowed: list[Skill]) -> Understood:
+    def understand(self, text: str, allowed: list[Skill], fill: bool = True) -> Understood:
         skills = sorted(allowed, key=lambda s: s.name)
         if not skills or len(text) % 3 == 0:
             return Understood(None, {}, "none", note="no guess")
         skill = skills[len(text) % len(skills)]
         args: dict[str, Any] = {name: text[:60] for name in list(skill.properties)[:1]}
-        return Understood(skill, args, "embedding", note="a guess")
+        return Understood(skill, args if fill else {}, "shortlist", note="a guess", confident=True)
 
 
 @dataclass

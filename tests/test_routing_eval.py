@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 from bot import config
 from bot.chat import evaluation as evaluate
+from bot.chat import synthetic_skills
 from bot.cli import main
 from bot.skill import load_all
 from tests.conftest import REPO
@@ -55,3 +56,41 @@ def test_eval_command_prints_the_table(tmp_path: Path, models_dir: Path) -> None
     bad.write_text("cases: [{text: hi}]\n")
     result = CliRunner().invoke(main, ["eval", "routing", str(bad)], env=env)
     assert result.exit_code == 1 and "'sender' is a required property" in result.output
+
+
+LANGUAGES = REPO / "tests" / "routing_eval_languages.yaml"
+
+
+def _share(pair: tuple[int, int]) -> float:
+    return pair[0] / pair[1]
+
+
+def _shortlist_only(tmp_path: Path, models_dir: Path) -> config.Config:
+    """The skill choice and "none" are the shortlist's: the model stage (arguments) is off to keep these runs short."""
+    env = {"PODBOT_DATA_DIR": str(tmp_path), "PODBOT_MODEL__DIR": str(models_dir), "PODBOT_MODEL__ENABLED": "false"}
+    return config.load(environ=env)
+
+
+def test_other_languages_route_like_english(tmp_path: Path, models_dir: Path) -> None:
+    skills, _ = load_all([REPO / "manifests"])
+    cases, roles = evaluate.load_cases(LANGUAGES)
+    assert {"en", "de", "zh", "es"} <= {c.lang for c in cases}
+    by = evaluate.run(_shortlist_only(tmp_path, models_dir), skills, cases, roles).languages()
+    english = _share(by["en"].skill)
+    for lang in ("de", "zh", "es"):
+        misses = [(o.case.text, o.skill) for o in by[lang].outcomes if o.skill != o.case.skill]
+        assert _share(by[lang].skill) >= min(english, 0.8) - 0.1, (lang, misses)
+        assert _share(by[lang].none) >= 0.8, (lang, misses)
+        assert by[lang].unauthorized == 0
+
+
+def test_none_holds_as_the_catalogue_grows(tmp_path: Path, models_dir: Path) -> None:
+    skills, _ = load_all([REPO / "manifests"])
+    cases, roles = evaluate.load_cases(EVAL)
+    more, _ = evaluate.load_cases(LANGUAGES)
+    cases += more
+    cfg = _shortlist_only(tmp_path, models_dir)
+    alone = evaluate.run(cfg, skills, cases, roles)
+    grown = evaluate.run(cfg, {**skills, **{s.name: s for s in synthetic_skills.generate(300)}}, cases, roles)
+    assert _share(grown.none) >= _share(alone.none) - 0.05
+    assert _share(grown.skill) >= 0.7 and grown.unauthorized == 0

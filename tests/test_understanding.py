@@ -168,4 +168,21 @@ def test_plain_requests_route_ask_and_stay_within_roles(understanding_bot) -> No
     [reply] = say(bot, "uma", "show me the last lines of syslog")
     assert reply.text == "I don't know how to do that. You can run: disk_usage, say, uptime. /skills shows how, /help explains."
     routed = [e for e in audit.latest(bot.db, 50) if e.event == "enqueued"]
-    assert routed[0].detail.startswith("via embedding: {'path': '/var'}")
+    assert routed[0].detail.startswith("via shortlist: {'path': '/var'}")
+
+
+def test_a_question_needs_a_confident_choice_and_a_new_request_is_no_answer(understanding_bot) -> None:
+    bot, _ = understanding_bot
+    # A manifest's not_examples keep "restart nginx" away from tail_log: no "Which file for tail_log?".
+    [reply] = say(bot, "olga", "please restart nginx")
+    assert not reply.text.startswith("Which") and "queued" not in reply.text
+    [reply] = say(bot, "olga", "deploy the app to prod")
+    assert not reply.text.startswith("Which") and "queued" not in reply.text
+    # After a question, a message that is a request of its own is handled as one, not taken as the answer.
+    [question] = say(bot, "olga", "check whether our web site is reachable")
+    assert question.text.startswith("Which url for http_check?")
+    [reply] = say(bot, "olga", "uptime")
+    assert "queued: uptime" in reply.text
+    [question] = say(bot, "olga", "check whether our web site is reachable")
+    [reply] = say(bot, "olga", "show me the last 5 lines of syslog")
+    assert "tail_log" in reply.text and "http_check" not in reply.text

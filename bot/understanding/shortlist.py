@@ -1,34 +1,56 @@
 """Shortlist: rank skills by how close a message is to their description and examples.
 
-Every skill's texts are embedded once; a message costs one encoder pass
-(a few milliseconds) and a matrix-vector product. A skill's score is its best
-match among its texts: one example phrased like the message is the strongest
-evidence there is. Quoted text is payload, not intent ("repeat 'the build is
-green'"), so it is replaced by a neutral word on both sides before embedding.
+Two signals, added up per text:
+- the cosine of sentence embeddings (meaning, for the languages the encoder knows);
+- `LEXICAL_WEIGHT` × the TF-IDF cosine of character n-grams (bot.understanding.lexical):
+  wording, in any language, so an example in Chinese or German is enough for
+  requests phrased like it although the bundled encoder is English.
+A skill's score is its best text: one example phrased like the message is the
+strongest evidence there is. Quoted text is payload, not intent ("repeat 'the
+build is green'"), so it is replaced by a neutral word on both sides.
 
-Greetings and chatter sit close to short skill examples ("say hello"), so a few
-small-talk phrases are embedded too: a message closer to one of them than to
-every skill is not a request.
+Three things keep "none" honest as the catalogue grows (stages.py decides with them):
+- `not_examples`: a skill is left out when the message is nearer one of its
+  not_examples than to any of its examples;
+- background phrases (chatter in five languages): what counts is how far the
+  best skill *leads* the closest of them, not its raw score, since the English
+  encoder finds any two Chinese sentences alike, chatter included;
+- `gap`, calibrated on the catalogue when the index is built: the more skills,
+  the more texts a stray message can brush against, so the gap is the lead that
+  all but `1 - CALIBRATION` of the background phrases stay under against these
+  skills (stages.py never goes below the configured `lead_below`).
+
+Costs: one encoder pass per message, a matrix-vector product over the texts,
+and postings of the message's n-grams; per-skill maxima are vectorized, so a
+message costs a few milliseconds with 1,000 skills.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
+import numpy as np
+
 from bot.skill import Skill
-from bot.understanding.embeddings import Encoder
+from bot.understanding.lexical import LexicalIndex
+
+Encode = Callable[[list[str]], np.ndarray]  # texts -> unit vectors, one row each
+
+LEXICAL_WEIGHT = 0.5
+CALIBRATION = 0.85  # share of background phrases whose lead stays under the calibrated gap
 
 # Quotes that open and close at word boundaries, so the apostrophes in "what's" and "it's" are not quotes.
-_QUOTED = re.compile(r"(?<!\w)(?:'[^']+'|\"[^\"]+\"|“[^”]+”|‘[^’]+’)(?!\w)")
+_QUOTED = re.compile(r"(?<!\w)(?:'[^']+'|\"[^\"]+\"|“[^”]+”|‘[^’]+’|「[^」]+」)(?!\w)")
 
 
 def intent(text: str) -> str:
     return _QUOTED.sub("something", text)
 
 
-SMALL_TALK = (
+# Chatter, and requests no ops bot serves, in the languages teams write in. Not the eval sets' texts.
+BACKGROUND = (
     "hi",
     "hello there",
     "thanks a lot",
@@ -42,38 +64,116 @@ SMALL_TALK = (
     "ok cool",
     "what do you think about movies?",
     "can you help me with my homework?",
+    "good morning everyone",
+    "what time is it in Tokyo?",
+    "recommend a good book",
+    "where should we go for lunch?",
+    "translate this sentence into English",
+    "what is the capital of Australia?",
+    "how do I bake bread?",
+    "sing me a song",
+    "are you a robot?",
+    "happy birthday!",
+    "order a taxi to the airport",
+    "remind me to call mom",
+    "hallo zusammen",
+    "danke schön",
+    "wie geht es dir?",
+    "was machst du heute abend?",
+    "schönes Wochenende!",
+    "wo gehen wir mittagessen?",
+    "erzähl mir einen Witz",
+    "wie wird das Wetter am Wochenende?",
+    "你好",
+    "谢谢你",
+    "你是谁？",
+    "今天晚上吃什么",
+    "周末愉快",
+    "讲个笑话吧",
+    "明天会下雨吗",
+    "你喜欢看电影吗",
+    "hola a todos",
+    "muchas gracias",
+    "¿cómo estás?",
+    "¿qué hacemos este fin de semana?",
+    "cuéntame un chiste",
+    "¿dónde comemos hoy?",
+    "bonjour tout le monde",
+    "ça va ?",
+    "bon appétit",
+    "raconte-moi une blague",
 )
 
 
 @dataclass(frozen=True)
 class Candidate:
     skill: Skill
-    score: float  # cosine similarity of the closest text, -1..1
+    score: float  # closest text: embedding cosine + LEXICAL_WEIGHT × n-gram cosine
 
 
 @dataclass(frozen=True)
 class Ranking:
     candidates: list[Candidate]  # best first
-    small_talk: float  # similarity of the closest small-talk phrase
+    background: float  # score of the closest background phrase
 
 
 class Index:
-    def __init__(self, encoder: Encoder, skills: Collection[Skill]):
-        self.encoder = encoder
-        owners: list[Skill] = []
+    """The catalogue's texts, embedded (through `encode_catalogue`, which may cache) and n-grammed."""
+
+    def __init__(self, skills: Collection[Skill], encode_message: Encode, encode_catalogue: Encode):
+        self.encode = encode_message
+        self.skills = list(skills)
+        self.position = {s.name: i for i, s in enumerate(self.skills)}
         texts: list[str] = []
-        for skill in skills:
-            for text in (skill.description, *skill.examples):
-                owners.append(skill)
-                texts.append(intent(text))
-        self.owners = owners
-        self.vectors = encoder.encode(texts + list(SMALL_TALK))
+        starts: list[int] = []
+        for skill in self.skills:
+            starts.append(len(texts))
+            texts.extend(intent(t) for t in (skill.description, *skill.examples))
+        negatives = [(i, intent(t)) for i, s in enumerate(self.skills) for t in s.not_examples]
+        self.starts = np.array(starts, dtype=np.int64)
+        self.positives = len(texts)
+        self.negative_owner = np.array([i for i, _ in negatives], dtype=np.int64)
+        self.negatives = len(negatives)
+        every = texts + [t for _, t in negatives] + list(BACKGROUND)
+        self.vectors = encode_catalogue(every)
+        self.lexical = LexicalIndex(every)
+        self.gap = float(np.quantile(np.array(self._calibrate()), CALIBRATION))
+
+    def _fused(self, vector: np.ndarray, text: str) -> np.ndarray:
+        return self.vectors @ vector + np.float32(LEXICAL_WEIGHT) * self.lexical.scores(text)
+
+    def _skill_scores(self, fused: np.ndarray) -> np.ndarray:
+        """Each skill's best text; -inf where the message is nearer one of its not_examples."""
+        if not self.skills:
+            return np.zeros(0, dtype=np.float32)
+        best = np.maximum.reduceat(fused[: self.positives], self.starts)
+        if self.negatives:
+            worst = np.full(len(self.skills), -np.inf, dtype=np.float32)
+            np.maximum.at(worst, self.negative_owner, fused[self.positives : self.positives + self.negatives])
+            best = np.where(worst >= best, -np.inf, best)
+        return best
+
+    def _calibrate(self) -> list[float]:
+        """How far each background phrase's best skill leads the other background phrases: chatter's reach into this catalogue."""
+        if not self.skills:
+            return [0.0]
+        offset = self.positives + self.negatives
+        leads = []
+        for row, phrase in enumerate(BACKGROUND):
+            fused = self._fused(self.vectors[offset + row], intent(phrase))
+            others = np.delete(fused[offset:], row)
+            leads.append(float(self._skill_scores(fused).max() - others.max()))
+        return leads
 
     def rank(self, text: str, allowed: Collection[str], limit: int) -> Ranking:
-        """The best `limit` skills among `allowed` (names), and how close the text is to small talk."""
-        scores = (self.vectors @ self.encoder.encode([intent(text)])[0]).tolist()
-        best: dict[str, Candidate] = {}
-        for owner, score in zip(self.owners, scores, strict=False):
-            if owner.name in allowed and (owner.name not in best or score > best[owner.name].score):
-                best[owner.name] = Candidate(owner, score)
-        return Ranking(sorted(best.values(), key=lambda c: -c.score)[:limit], max(scores[len(self.owners) :]))
+        """The best `limit` skills among `allowed` (names), and how close the text is to background chatter."""
+        said = intent(text)
+        fused = self._fused(self.encode([said])[0], said)
+        scores = self._skill_scores(fused)
+        mask = np.zeros(len(self.skills), dtype=bool)
+        mask[[self.position[n] for n in allowed if n in self.position]] = True
+        scores = np.where(mask, scores, -np.inf)
+        order = np.argsort(-scores)[:limit]
+        candidates = [Candidate(self.skills[i], float(scores[i])) for i in order if np.isfinite(scores[i])]
+        background = float(fused[self.positives + self.negatives :].max())
+        return Ranking(candidates, background)

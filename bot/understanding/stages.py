@@ -1,10 +1,13 @@
 """Free text to a skill and its arguments, for text no command or pattern claimed.
 
 Stages, each timed on its own:
-  shortlist  embeddings rank the skills this person may run (never the others);
-  decide     the best is taken when it is close enough to the message; nothing
-             close enough is "none"; when several are about as close and
-             `model.choose` is on, the model picks among them (or none);
+  shortlist  embeddings and character n-grams rank the skills this person may
+             run (never the others);
+  decide     the best is taken when it is close enough to the message and leads
+             background chatter by the catalogue's calibrated gap; otherwise
+             "none". A choice clearly ahead is confident; one that is not, with
+             `model.choose` on, goes to the model, which picks among the close
+             candidates or none;
   arguments  the model fills the chosen skill's parameters (bot.arguments).
 The result is only a skill and arguments. Authorization, questions for
 missing arguments and confirmations happen afterwards, in code (pipeline.decide).
@@ -22,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from bot.catalog import Catalog
-from bot.config import ModelConfig
+from bot.config import DEFAULTS, ModelConfig
 from bot.skill import Skill
-from bot.understanding import arguments, embeddings, llm
+from bot.understanding import arguments, embeddings, llm, vector_cache
 from bot.understanding.shortlist import Candidate, Index
 
 log = logging.getLogger(__name__)
@@ -40,10 +43,12 @@ CHOOSE_SYSTEM = (
 class Understood:
     skill: Skill | None  # None: nothing fits
     args: dict[str, Any]
-    via: str  # "embedding" or "model" (who chose the skill); "none"
+    via: str  # "shortlist" or "model" (who chose the skill); "none"
     candidates: tuple[Candidate, ...] = ()
     timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
     note: str = ""  # what happened, for the audit log
+    # Clearly ahead of chatter and of the next skill (or picked by the model): only then may a missing argument become a question.
+    confident: bool = False
 
 
 def _wordless(text: str) -> bool:
@@ -61,6 +66,8 @@ class Understanding:
         self._index: Index | None = None
         self._index_key: tuple = ()
         self._warned: set[str] = set()
+        if cfg.embeddings != DEFAULTS["model"]["embeddings"]:
+            embeddings.check(cfg.dir / cfg.embeddings)  # a model someone configured must be there: say so at start, not at a message
 
     # ---- resources, loaded on first use ----
 
@@ -70,8 +77,9 @@ class Understanding:
             log.warning("%s not found at %s: free text is understood without it (`podbot models install`)", what, path)
 
     def encoder(self) -> embeddings.Encoder | None:
+        """The sentence encoder; None when the bundled one is not installed. A model someone configured must be there."""
         directory = self.cfg.dir / self.cfg.embeddings
-        if not (directory / "model.safetensors").exists():
+        if self.cfg.embeddings == DEFAULTS["model"]["embeddings"] and not (directory / "model.safetensors").exists():
             self._missing("the embedding model", directory)
             return None
         return embeddings.load(directory)
@@ -87,10 +95,12 @@ class Understanding:
     def index(self, encoder: embeddings.Encoder) -> Index:
         """Embeddings of every free-text skill's description and examples, rebuilt when the manifests change."""
         skills = [s for s in self._catalog if not s.explicit]
-        key = tuple((s.name, s.description, s.examples) for s in skills)
+        key = tuple((s.name, s.description, s.examples, s.not_examples) for s in skills)
         with self._lock:
             if self._index is None or key != self._index_key:
-                self._index, self._index_key = Index(encoder, skills), key
+                cache = self.cfg.dir / "vectors" / f"{encoder.identity}.npz"
+                self._index = Index(skills, encoder.encode, lambda texts: vector_cache.encode(cache, encoder.encode, texts))
+                self._index_key = key
             return self._index
 
     def warm(self) -> None:
@@ -102,8 +112,8 @@ class Understanding:
 
     # ---- the stages ----
 
-    def understand(self, text: str, allowed: Iterable[Skill]) -> Understood:
-        """Which of `allowed` (the skills this person may run) `text` asks for, and with which arguments."""
+    def understand(self, text: str, allowed: Iterable[Skill], fill: bool = True) -> Understood:
+        """Which of `allowed` (the skills this person may run) `text` asks for, and with which arguments (unless not `fill`)."""
         text = text.strip()
         if _wordless(text):
             return Understood(None, {}, NONE, note="no words")
@@ -115,30 +125,45 @@ class Understanding:
         timings: dict[str, float] = {}
         started = time.perf_counter()
         names = {s.name for s in allowed if not s.explicit}
-        ranking = self.index(encoder).rank(text, names, self.cfg.shortlist)
+        index = self.index(encoder)
+        ranking = index.rank(text, names, self.cfg.shortlist)
         candidates = tuple(ranking.candidates)
         timings["shortlist"] = time.perf_counter() - started
         if not candidates or candidates[0].score < self.cfg.none_below:
             best = f"; closest {candidates[0].skill.name} {candidates[0].score:.2f}" if candidates else ""
             return Understood(None, {}, NONE, candidates, timings, f"nothing close enough{best}")
-        if ranking.small_talk >= candidates[0].score:
-            return Understood(None, {}, NONE, candidates, timings, f"small talk ({ranking.small_talk:.2f})")
+        top = candidates[0]
+        # The lead over background chatter, not the raw score, is what compares across languages: the
+        # English encoder finds any two Chinese sentences alike, chatter included.
+        lead = top.score - ranking.background
+        floor = max(index.gap, self.cfg.lead_below)
+        if lead < floor:
+            return Understood(None, {}, NONE, candidates, timings, f"closest {top.skill.name} leads chatter by {lead:.2f} < {floor:.2f}")
+        close = [c for c in candidates if top.score - c.score < self.cfg.margin]
+        confident = len(close) == 1 and lead >= floor + self.cfg.confident
 
         model = self.model()
-        top = candidates[0]
-        close = [c for c in candidates if top.score - c.score < self.cfg.margin]
-        chosen, via = top.skill, "embedding"
-        if len(close) > 1 and self.cfg.choose and model is not None:
+        chosen, via = top.skill, "shortlist"
+        if not confident and self.cfg.choose and model is not None:
             started = time.perf_counter()
             picked = self.choose(model, text, [c.skill for c in close])
             timings["choose"] = time.perf_counter() - started
             if picked is None:
                 return Understood(None, {}, NONE, candidates, timings, "the model chose none")
-            chosen, via = picked, "model"
+            chosen, via, confident = picked, "model", True
+        elif len(close) > 1:
+            # Skills about as close as each other (often one task for several services, none named):
+            # picking one would be a guess. The bigger the catalogue, the more often this is what a stray message meets.
+            return Understood(None, {}, NONE, candidates, timings, f"too close to call: {', '.join(c.skill.name for c in close)}")
 
         args: dict[str, Any] = {}
-        note = f"{chosen.name} {top.score:.2f}" if chosen is top.skill else f"{chosen.name} among {', '.join(c.skill.name for c in close)}"
-        if chosen.properties and model is not None:
+        note = (
+            f"{chosen.name} {top.score:.2f} lead {lead:.2f}"
+            if chosen is top.skill
+            else f"{chosen.name} among {', '.join(c.skill.name for c in close)}"
+        )
+        note += "" if confident else " (not sure)"
+        if fill and chosen.properties and model is not None:
             started = time.perf_counter()
             try:
                 filled = arguments.fill(model, chosen, text, self.cfg.max_tokens)
@@ -147,7 +172,7 @@ class Understanding:
             except llm.TooLong as exc:
                 note += f"; no arguments: {exc}"
             timings["arguments"] = time.perf_counter() - started
-        return Understood(chosen, args, via, candidates, timings, note)
+        return Understood(chosen, args, via, candidates, timings, note, confident)
 
     def choose(self, model: llm.LocalModel, text: str, skills: list[Skill]) -> Skill | None:
         """The model's pick among close candidates; anything but one of their names is none."""
