@@ -176,7 +176,7 @@ def test_a_question_needs_a_confident_choice_and_a_new_request_is_no_answer(unde
     # A manifest's not_examples keep "restart nginx" away from tail_log: no "Which file for tail_log?".
     [reply] = say(bot, "olga", "please restart nginx")
     assert not reply.text.startswith("Which") and "queued" not in reply.text
-    [reply] = say(bot, "olga", "deploy the app to prod")
+    reply = say(bot, "olga", "deploy the app to prod")[0]  # the webhook skill may take it, and then it awaits approval
     assert not reply.text.startswith("Which") and "queued" not in reply.text
     # After a question, a message that is a request of its own is handled as one, not taken as the answer.
     [question] = say(bot, "olga", "check whether our web site is reachable")
