@@ -14,7 +14,7 @@ from bot.errors import Unavailable
 from bot.skill import Skill
 from bot.understanding import embeddings, vector_cache
 from bot.understanding.lexical import LexicalIndex, features
-from bot.understanding.shortlist import BACKGROUND, Index
+from bot.understanding.shortlist import BACKGROUND, Index, lead_in
 from bot.understanding.stages import Understanding
 
 
@@ -93,3 +93,31 @@ def test_a_configured_embedding_model_must_be_complete(tmp_path: Path) -> None:
     cfg = config.load(environ={"PODBOT_DATA_DIR": str(tmp_path), "PODBOT_MODEL__EMBEDDINGS": str(tmp_path / "multilingual")})
     with pytest.raises(Unavailable, match="missing tokenizer.json"):  # at start, not at the first message
         Understanding(cfg.model, Catalog(cfg, {}))
+
+
+def test_a_payload_after_a_colon_is_not_what_is_asked() -> None:
+    assert lead_in("repeat after me: good morning team") == "repeat after me: something"
+    assert lead_in("跟我说：午饭好了") == "跟我说: something"
+    assert lead_in("répète : bonjour à tous") == "répète: something"
+    for plain in ("is https://acme.io up?", "meeting at 10:30 ok?", "check http://10.0.0.5:8080/ now", "good morning"):
+        assert lead_in(plain) is None, plain
+
+
+def test_a_not_example_takes_a_skill_out_only_when_clearly_nearer() -> None:
+    calls: list[list[str]] = []
+    up = _skill("uptime", "How long the host has been up.", ("when was the host rebooted?",), ("reboot the host",))
+    index = Index([up], _fake_encoder(calls), _fake_encoder(calls))
+    assert [c.skill.name for c in index.rank("when was the host rebooted?", {"uptime"}, 3).candidates] == ["uptime"]
+    assert index.rank("reboot the host", {"uptime"}, 3).candidates == []
+    same = _skill("uptime", "How long the host has been up.", ("reboot the host",), ("reboot the host",))
+    index = Index([same], _fake_encoder(calls), _fake_encoder(calls))  # as near the one as the other: the examples decide
+    assert [c.skill.name for c in index.rank("reboot the host", {"uptime"}, 3).candidates] == ["uptime"]
+
+
+def test_words_several_groups_share_weigh_less() -> None:
+    texts = ["cuánto espacio queda", "cuánto tiempo lleva", "hola"]
+    by_text = LexicalIndex(texts)
+    by_group = LexicalIndex(texts, [0, 1, 2])
+    assert by_group.idf == by_text.idf  # one text per group: the same
+    grouped = LexicalIndex(texts, [0, 0, 1])  # both questions one skill's: "cuánto" is that skill's word
+    assert grouped.idf[" cu"] > by_text.idf[" cu"]

@@ -77,9 +77,10 @@ def test_other_languages_route_like_english(tmp_path: Path, models_dir: Path) ->
     assert {"en", "de", "zh", "es"} <= {c.lang for c in cases}
     by = evaluate.run(_shortlist_only(tmp_path, models_dir), skills, cases, roles).languages()
     english = _share(by["en"].skill)
+    assert english >= 0.9
     for lang in ("de", "zh", "es"):
         misses = [(o.case.text, o.skill) for o in by[lang].outcomes if o.skill != o.case.skill]
-        assert _share(by[lang].skill) >= min(english, 0.8) - 0.1, (lang, misses)
+        assert _share(by[lang].skill) >= english - 0.1, (lang, misses)  # en 91.7 %, de 91.7, zh 84.6, es 91.7 (2026-11-26)
         assert _share(by[lang].none) >= 0.8, (lang, misses)
         assert by[lang].unauthorized == 0
 
@@ -90,6 +91,8 @@ def test_none_holds_as_the_catalogue_grows(tmp_path: Path, models_dir: Path) -> 
     more, _ = evaluate.load_cases(LANGUAGES)
     cases += more
     cfg = _shortlist_only(tmp_path, models_dir)
+    shipped = evaluate.run(cfg, skills, cases[: len(cases) - len(more)], roles)
+    assert _share(shipped.skill) >= 0.9  # shortlist only: 93.3 % (42/45) on 2026-11-26
     alone = evaluate.run(cfg, skills, cases, roles)
     grown = evaluate.run(cfg, {**skills, **{s.name: s for s in synthetic_skills.generate(300)}}, cases, roles)
     assert _share(grown.none) >= _share(alone.none) - 0.05

@@ -8,7 +8,10 @@ scripts give their 3- to 5-character pieces (with the word's edges, so "df"
 still counts); scripts written without spaces (Chinese, Japanese) give single
 characters and pairs.
 
-Vectors are TF-IDF (sublinear counts, smoothed IDF over the indexed texts),
+Vectors are TF-IDF (sublinear counts, smoothed IDF over the indexed texts,
+or over groups of them: a word every example of one skill has is still that
+skill's, while a word several skills' examples share, such as Spanish
+"¿cuánto" or "servidor", tells them apart no better than "the" does),
 L2-normalized, so a score is a cosine in 0..1. Scoring walks an inverted index:
 the cost is the postings of the message's n-grams, not the number of texts.
 """
@@ -52,15 +55,19 @@ class _Postings:
 class LexicalIndex:
     """TF-IDF cosine of a message against every indexed text."""
 
-    def __init__(self, texts: Sequence[str]):
+    def __init__(self, texts: Sequence[str], groups: Sequence[int] | None = None):
+        """`groups`: who each text belongs to (a skill's examples share one); document frequency counts groups."""
         counted = [features(t) for t in texts]
-        df: Counter[str] = Counter()
-        for grams in counted:
-            df.update(grams.keys())
+        owners = list(range(len(texts))) if groups is None else list(groups)
+        seen: dict[str, set[int]] = {}
+        for owner, grams in zip(owners, counted, strict=True):
+            for gram in grams:
+                seen.setdefault(gram, set()).add(owner)
         self.size = len(texts)
-        self.idf = {g: math.log((1 + self.size) / (1 + n)) + 1 for g, n in df.items()}
+        documents = len(set(owners))
+        self.idf = {g: math.log((1 + documents) / (1 + len(o))) + 1 for g, o in seen.items()}
         # An n-gram no indexed text has weighs as the rarest there is: it counts against the match.
-        self.unseen = math.log(1 + self.size) + 1
+        self.unseen = math.log(1 + documents) + 1
         rows: dict[str, list[int]] = {}
         weights: dict[str, list[float]] = {}
         for row, grams in enumerate(counted):

@@ -7,11 +7,13 @@ Two signals, added up per text:
   requests phrased like it although the bundled encoder is English.
 A skill's score is its best text: one example phrased like the message is the
 strongest evidence there is. Quoted text is payload, not intent ("repeat 'the
-build is green'"), so it is replaced by a neutral word on both sides.
+build is green'"), so it is replaced by a neutral word on both sides. What follows
+a short lead-in and a colon ("repeat after me: good morning team") is payload too,
+for the comparison with background chatter (`lead_in`).
 
 Three things keep "none" honest as the catalogue grows (stages.py decides with them):
 - `not_examples`: a skill is left out when the message is nearer one of its
-  not_examples than to any of its examples;
+  not_examples than to any of its examples, by `NOT_MARGIN` at least;
 - background phrases (chatter in five languages): what counts is how far the
   best skill *leads* the closest of them, not its raw score, since the English
   encoder finds any two Chinese sentences alike, chatter included;
@@ -39,14 +41,32 @@ from bot.understanding.lexical import LexicalIndex
 Encode = Callable[[list[str]], np.ndarray]  # texts -> unit vectors, one row each
 
 LEXICAL_WEIGHT = 0.5
+# A not_example leaves its skill out only when clearly nearer than every example: "when did the server last
+# reboot?" is about as near uptime's "reboot the server" (not) as its "when was the host rebooted?" (yes).
+NOT_MARGIN = 0.1
 CALIBRATION = 0.85  # share of background phrases whose lead stays under the calibrated gap
 
 # Quotes that open and close at word boundaries, so the apostrophes in "what's" and "it's" are not quotes.
 _QUOTED = re.compile(r"(?<!\w)(?:'[^']+'|\"[^\"]+\"|“[^”]+”|‘[^’]+’|「[^」]+」)(?!\w)")
 
 
+# "lead-in: payload" ("repeat after me: good morning", "sag an: das Backup ist fertig", "跟我说：午饭好了"):
+# a short lead-in, a colon (with a space after it, or a full-width one), then the words to pass on. The
+# payload is what the skill is asked to say or send, not what is asked; chatter there ("good morning team")
+# must not make the request look like chatter. URLs and times ("https://", "10:30") have no space after the colon.
+_PAYLOAD = re.compile(r"^(?P<lead>[^:：\n]{1,60}?)\s*(?::\s|：\s*)(?P<payload>\S.*)$", re.DOTALL)
+
+
 def intent(text: str) -> str:
     return _QUOTED.sub("something", text)
+
+
+def lead_in(text: str) -> str | None:
+    """`text` with the payload after a short lead-in and a colon made neutral, or None when it has none."""
+    found = _PAYLOAD.match(text)
+    if found and len(found["lead"].split()) <= 8:
+        return f"{found['lead']}: something"
+    return None
 
 
 # Chatter, and requests no ops bot serves, in the languages teams write in. Not the eval sets' texts.
@@ -98,6 +118,15 @@ BACKGROUND = (
     "¿qué hacemos este fin de semana?",
     "cuéntame un chiste",
     "¿dónde comemos hoy?",
+    "buenos días a todos",
+    "¿quién eres?",
+    "¿qué hora es en Tokio?",
+    "¿cuál es la capital de Australia?",
+    "recomiéndame un buen libro",
+    "¿cómo se hace el pan?",
+    "me aburro",
+    "¿cuánto cuesta un billete a Madrid?",
+    "¿qué tiempo hará mañana?",
     "bonjour tout le monde",
     "ça va ?",
     "bon appétit",
@@ -136,21 +165,25 @@ class Index:
         self.negatives = len(negatives)
         every = texts + [t for _, t in negatives] + list(BACKGROUND)
         self.vectors = encode_catalogue(every)
-        self.lexical = LexicalIndex(every)
+        # Document frequency by skill: one skill's examples count once, each not_examples list and background phrase on its own.
+        groups = [i for i, start in enumerate(starts) for _ in range(start, starts[i + 1] if i + 1 < len(starts) else len(texts))]
+        count = len(self.skills)
+        groups += [count + i for i, _ in negatives] + [2 * count + k for k in range(len(BACKGROUND))]
+        self.lexical = LexicalIndex(every, groups)
         self.gap = float(np.quantile(np.array(self._calibrate()), CALIBRATION))
 
     def _fused(self, vector: np.ndarray, text: str) -> np.ndarray:
         return self.vectors @ vector + np.float32(LEXICAL_WEIGHT) * self.lexical.scores(text)
 
     def _skill_scores(self, fused: np.ndarray) -> np.ndarray:
-        """Each skill's best text; -inf where the message is nearer one of its not_examples."""
+        """Each skill's best text; -inf where the message is clearly nearer one of its not_examples."""
         if not self.skills:
             return np.zeros(0, dtype=np.float32)
         best = np.maximum.reduceat(fused[: self.positives], self.starts)
         if self.negatives:
             worst = np.full(len(self.skills), -np.inf, dtype=np.float32)
             np.maximum.at(worst, self.negative_owner, fused[self.positives : self.positives + self.negatives])
-            best = np.where(worst >= best, -np.inf, best)
+            best = np.where(worst >= best + np.float32(NOT_MARGIN), -np.inf, best)
         return best
 
     def _calibrate(self) -> list[float]:
@@ -170,10 +203,15 @@ class Index:
         said = intent(text)
         fused = self._fused(self.encode([said])[0], said)
         scores = self._skill_scores(fused)
+        background = float(fused[self.positives + self.negatives :].max())
+        lead = lead_in(said)
+        if lead is not None:
+            # The payload is the words to pass on: chatter there ("repeat after me: good morning team")
+            # does not make the request chatter. The skills are still scored on the whole message.
+            background = min(background, float(self._fused(self.encode([lead])[0], lead)[self.positives + self.negatives :].max()))
         mask = np.zeros(len(self.skills), dtype=bool)
         mask[[self.position[n] for n in allowed if n in self.position]] = True
         scores = np.where(mask, scores, -np.inf)
         order = np.argsort(-scores)[:limit]
         candidates = [Candidate(self.skills[i], float(scores[i])) for i in order if np.isfinite(scores[i])]
-        background = float(fused[self.positives + self.negatives :].max())
         return Ranking(candidates, background)
