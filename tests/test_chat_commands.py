@@ -17,7 +17,8 @@ def test_help_skill_explains_arguments_examples_and_who(fake_running) -> None:
     bot, _ = fake_running
     [reply] = say(bot, "uma", "/help say")
     assert reply.text == "say — Repeat a text back; handy to check the bot and its containers work."
-    assert reply.code.splitlines() == [
+    lines = reply.code.splitlines()
+    assert lines[:8] == [
         "Usage: /say text=…",
         "Arguments:",
         "  text (string, required) — what to say",
@@ -26,8 +27,8 @@ def test_help_skill_explains_arguments_examples_and_who(fake_running) -> None:
         "  echo good morning",
         "  repeat this: coffee is ready",
         "  please say the words all systems go",
-        "Who may run it: operator, user, and admins (admin)",
-    ]
+    ]  # then the examples in other languages
+    assert "  sag hallo zusammen" in lines and lines[-1] == "Who may run it: operator, user, and admins (admin)"
     [disk] = say(bot, "uma", "/help disk_usage")
     assert '  path (string, default "/", pattern ^/$|^(/[A-Za-z0-9_][A-Za-z0-9_.-]*)+/?$) — an absolute path such as / or /var' in disk.code
     # Someone who may not run a skill learns who may, not its arguments.
