@@ -44,6 +44,7 @@ class Counter(SimpleAdapter):
 def snapshot_config(tmp: Path) -> config.Config:
     """Config with its data in tmp and a copy of the manifests there, so edits to manifests/ during a run do not matter."""
     shutil.copytree(shipped.MANIFESTS, tmp / "manifests")
+    shutil.copytree(shipped.SKILLS, tmp / "skills")  # the manifests name their image recipes as ../skills/NAME
     (tmp / "podbot.yaml").write_text(f"data_dir: {tmp}\nmanifest_dirs: [{tmp / 'manifests'}]\n")
     return config.load(str(tmp / "podbot.yaml"))
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from percentiles import pct
 
-from bot import config
+from bot import config, shipped
 from bot.app import Bot
 from bot.flow import Message, Reply
 from bot.gateway import client, tokens
@@ -42,7 +42,8 @@ TEXT = "say hello"
 
 def bench_config(tmp: Path, clients: int) -> Path:
     """Data in tmp with a copy of the manifests; the per-person rate limit and the unauthenticated cap out of the way."""
-    shutil.copytree(config.ROOT / "manifests", tmp / "manifests")
+    shutil.copytree(shipped.MANIFESTS, tmp / "manifests")
+    shutil.copytree(shipped.SKILLS, tmp / "skills")  # the manifests name their image recipes as ../skills/NAME
     settings = {
         "data_dir": str(tmp),
         "manifest_dirs": [str(tmp / "manifests")],
