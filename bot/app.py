@@ -1,8 +1,9 @@
 """One podbot process, built in one step: database, skills, queue, runner, understanding, pipeline, then loops.
 
 Loops (bot.loops): one outbox sender per platform adapter (a platform that
-rate-limits never holds up the others); the supervisor (lease heartbeats and
-recovery, in every process that runs jobs); the scheduler, the approval
+rate-limits never holds up the others; bot.sending: a platform every process can
+reach is sent from one at a time); the supervisor (lease heartbeats, the workers
+registry and recovery, in every process that runs jobs); the scheduler, the approval
 deadlines, the manifest watcher and retention (in the bot process). `receive` is the
 error boundary of a message: whatever happens, the person gets one line and
 the audit log one entry.
@@ -10,6 +11,7 @@ the audit log one entry.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 import uuid
@@ -32,6 +34,7 @@ from bot.loops import Loops
 from bot.runtime import images
 from bot.runtime.podman import PodmanRunner
 from bot.runtime.runner import Engine, Runner
+from bot.sending import Sender
 from bot.skill import Skill
 from bot.store import audit, ledger, outbox, retention
 from bot.store.database import Database, open_database
@@ -51,6 +54,7 @@ HEARTBEAT = 2.0  # seconds between lease renewals and recovery passes (the lease
 WATCH_EVERY = 2.0
 APPROVALS_EVERY = 1.0  # seconds between looks for approvals past their deadline
 PRUNE_EVERY = 3600.0  # seconds between retention passes (config `retention`)
+_bots = itertools.count(1)  # tells apart the Bots of one process (tests run several) as holders of a lease
 
 
 class Bot:
@@ -77,7 +81,11 @@ class Bot:
         # An adapter added with `conversations` delivers only those of its platform (a console delivers its person's,
         # the gateway those with a client connected at the time); None: all of them.
         self._delivers: dict[str, Callable[[], Sequence[str] | None]] = {}
+        self._shared: set[str] = set()  # platforms whose every conversation this process delivers: sent under a lease
+        self._senders: list[Sender] = []
+        self.holder = f"{self.worker.id}/{next(_bots)}"
         self._consumer: Consumer | None = None
+        self._supervising = False
         self._started = False
 
     def check_host(self) -> Engine:
@@ -103,16 +111,17 @@ class Bot:
         else:
             fixed = tuple(conversations) if conversations is not None else None
             self._delivers[adapter.platform] = lambda: fixed
+            if conversations is None:
+                self._shared.add(adapter.platform)
         self.catalog.on_change(adapter.skills_changed)
         if self._started:
             self._start_sender(adapter)
 
     def _start_sender(self, adapter: Adapter) -> None:
-        senders: dict[str, Callable[[Reply], None]] = {adapter.platform: adapter.send}
-        only = self._delivers[adapter.platform]
-        self.loops.every(
-            f"outbox-{adapter.platform}", OUTBOX_POLL, lambda: outbox.deliver(self.db, senders, conversations=only()), wakeable=True
-        )
+        holder = self.holder if adapter.platform in self._shared else None
+        sender = Sender(self.db, adapter.platform, adapter.send, self._delivers[adapter.platform], holder)
+        self._senders.append(sender)
+        self.loops.every(f"outbox-{adapter.platform}", OUTBOX_POLL, sender.step, wakeable=True)
 
     def start(self, workers: int | None = None, schedules: bool = True, watch: bool = True) -> None:
         """Start job workers (unless workers == 0), the outbox senders, the scheduler and the manifest watcher."""
@@ -132,6 +141,8 @@ class Bot:
 
     def start_supervisor(self) -> None:
         """Lease heartbeats and recovery: this process's running jobs stay ours; dead workers' jobs come back."""
+        self._supervising = True
+        self.worker.heartbeat()  # in the workers registry from the start
         recovery.recover(self.worker, self.queue.job_ids)
         self.loops.every("supervisor", HEARTBEAT, self._supervise)
 
@@ -155,12 +166,20 @@ class Bot:
         self.start_supervisor()
         consumer = self.queue.consumer(self.worker.execute, workers)
         log.info("job consumer started: %d workers as %s on %s", consumer.workers, self.worker.id, self.queue.where)
-        consumer.run()
+        try:
+            consumer.run()
+        finally:
+            self.loops.stop()
+            self.worker.mark_stopped()
 
     def stop(self) -> None:
         if self._consumer is not None:
             self._consumer.stop(graceful=True)
         self.loops.stop()
+        for sender in self._senders:
+            sender.release()
+        if self._supervising:
+            self.worker.mark_stopped()
         self.queue.close()
         self.db.close()
 

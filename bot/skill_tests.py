@@ -94,7 +94,8 @@ def _scratch_config(cfg: Config, data_dir: Path, paths: list[Path]) -> Config:
     extra = [f for f in manifest_files(paths) if f.resolve() not in known]
     # The rate limit is for people; a manifest's cases may start many jobs as one sender within a minute.
     unlimited = dataclasses.replace(cfg.rate_limit, jobs=sys.maxsize)
-    return dataclasses.replace(cfg, data_dir=data_dir, manifest_dirs=(*cfg.manifest_dirs, *extra), rate_limit=unlimited)
+    # A scratch database too: a shared PostgreSQL one holds real jobs and replies, which the tests' recorders must not take.
+    return dataclasses.replace(cfg, data_dir=data_dir, database=None, manifest_dirs=(*cfg.manifest_dirs, *extra), rate_limit=unlimited)
 
 
 def _platforms(bot: Bot) -> set[str]:

@@ -6,8 +6,9 @@ while it lives. `podbot run` also watches its platform adapters: it rewrites
 line, and stops with the reasons when every platform has given up (a rejected
 token), so a process with nothing to serve never looks alive to its
 supervisor. Both files go when their process ends. `podbot status` adds what
-the database and the files say (queue, outbox, schedules, models) and exits
-non-zero when something is down, for monitors.
+the database and the files say (queue, outbox, schedules, models, the job
+workers of every host and which process sends each platform's replies) and
+exits non-zero when something is down, for monitors.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ from bot.cli import common
 from bot.cli.common import Invocation, fail, pass_invocation
 from bot.config import Config
 from bot.errors import Problems
-from bot.store import ledger, schedules
+from bot.flow import JobState
+from bot.store import leases, ledger, schedules, workers
 from bot.store import outbox as outbox_store
 from bot.store.database import Database
 from bot.understanding import readiness
@@ -164,7 +166,13 @@ def report(cfg: Config, now: float) -> dict[str, Any]:
 
     db = common.database(cfg)
     queue = ledger.counts(db)
-    if queue["queued"] and not any(p["workers"] for p in processes):
+    registry = [_worker(db, w, now) for w in workers.listing(db)]
+    problems += [
+        f"worker {w['id']} is {w['shown']} while running jobs {', '.join(map(str, w['stranded']))}: others take them once their leases end"
+        for w in registry
+        if w["stranded"]
+    ]
+    if queue["queued"] and not any(p["workers"] for p in processes) and not any(w["state"] == workers.UP for w in registry):
         problems.append(f"{queue['queued']} jobs queued and no process runs jobs (`podbot worker`, or `podbot run` without --workers 0)")
     pending = outbox_store.all_pending(db)
     oldest = now - min(item.created for item in pending) if pending else None
@@ -186,11 +194,36 @@ def report(cfg: Config, now: float) -> dict[str, Any]:
         **({"pid": bot["pid"], "started": bot["started"], "console": bot["console"], "platforms": bot["platforms"]} if bot else {}),
         **({"pid": data["pid"], "ended": True} if data and not bot else {}),
         "processes": [{k: p[k] for k in ("role", "pid", "host", "started", "workers")} for p in processes],
+        "workers": registry,
+        "senders": {lease.name.removeprefix("outbox:"): lease.holder for lease in leases.held(db, "outbox:", now)},
         "queue": queue,
         "outbox": {"pending": len(pending), "oldest_seconds": oldest},
         "schedules": entries,
         "models": models,
         "problems": problems,
+    }
+
+
+def _worker(db: Database, found: workers.Registered, now: float) -> dict[str, Any]:
+    """One worker as status shows it; `stranded`: the jobs it held when it went silent or stopped that are still its own."""
+    stranded = []
+    if found.state(now) != workers.UP:
+        for job_id in found.running:
+            job = ledger.get(db, job_id)
+            if job is not None and job.state == JobState.RUNNING and job.worker == found.id:
+                stranded.append(job_id)
+    return {
+        "id": found.id,
+        "host": found.host,
+        "pid": found.pid,
+        "state": found.state(now),
+        "shown": found.shown(now),
+        "running": list(found.running),
+        "stranded": stranded,
+        "heartbeat": found.heartbeat,
+        "heartbeat_age": now - found.heartbeat,
+        "started": found.started,
+        "stopped": found.stopped,
     }
 
 
@@ -247,6 +280,11 @@ def _show(shown: dict[str, Any]) -> None:
             click.echo(f"{platform:<9} {state['state']:<10} since {_when(state['since'])}  {state['detail']}")
     for p in shown["processes"]:
         click.echo(f"process   {p['role']:<10} pid {p['pid']} on {p['host']}, {p['workers']} job workers, since {_when(p['started'])}")
+    for w in shown["workers"]:
+        jobs = f"running jobs {', '.join(map(str, w['running']))}" if w["running"] else "no jobs"
+        click.echo(f"worker    {w['id']} on {w['host']}: {w['state']}, {jobs}, last heartbeat {w['heartbeat_age']:.0f} s ago")
+    for platform, holder in shown["senders"].items():
+        click.echo(f"sending   {platform} replies from {holder}")
     queue, outbox = shown["queue"], shown["outbox"]
     click.echo(f"queue     {queue['queued']} queued, {queue['running']} running")
     oldest = f", the oldest waiting {outbox['oldest_seconds']:.0f} s" if outbox["pending"] else ""

@@ -4,19 +4,23 @@ Huey's dequeue deletes a task before it runs, so the ledger decides what is
 owed: a running job whose lease ran out is re-queued (its leftover container
 removed first), and a queued job that Huey no longer holds is enqueued again.
 Running a job id twice is harmless: only one claim succeeds.
+
+Every process that runs jobs, on every host, makes these passes: a lease that ran
+out is what hands a dead host's jobs to the others (workers.dead_here only spares the
+wait for this host's own dead processes), and every take-back is a compare-and-set
+on the attempt, so passes racing over one job re-queue it once.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable
 
 from bot.flow import Job, JobState, Reply
 from bot.jobs.worker import Worker
 from bot.runtime.runner import remove_job_containers
-from bot.store import audit, ledger, outbox
+from bot.store import audit, ledger, outbox, workers
 
 log = logging.getLogger(__name__)
 
@@ -24,25 +28,11 @@ LOST_AFTER = 10.0  # seconds a queued job may be missing from Huey before it is 
 GIVE_UP_EXTRA = 3  # lost leases tolerated beyond a skill's retries (a job that keeps killing its worker)
 
 
-def _dead_here(job: Job, here: str) -> bool:
-    """The job's worker was a process on this host (`here`) that no longer exists."""
-    host, _, pid = (job.worker or "").rpartition(":")
-    if host != here or not pid.isdigit() or int(pid) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
 def orphans(worker: Worker) -> list[Job]:
     """Running jobs whose lease expired, or whose worker process on this host is gone."""
     expired = {job.id: job for job in ledger.expired(worker.db)}
     for job in ledger.recent(worker.db, 1000, states=[JobState.RUNNING]):
-        if job.id not in expired and _dead_here(job, worker.cfg.host):
+        if job.id not in expired and workers.dead_here(job.worker or "", worker.cfg.host):
             expired[job.id] = job
     return list(expired.values())
 
@@ -51,7 +41,8 @@ def recover(worker: Worker, held: Callable[[], set[int]]) -> int:
     """One recovery pass; `held()` gives the job ids Huey still holds. Returns how many jobs were re-queued."""
     count = 0
     for job in orphans(worker):
-        remove_job_containers(worker.runner, job.id)
+        # Only the lost attempt's: another process may have re-queued the job since, and a worker run it again.
+        remove_job_containers(worker.runner, job.id, job.attempts)
         skill = worker.catalog.get(job.skill)
         with worker.db.transaction():  # the state and what is said about it land together
             state = ledger.release(worker.db, job, (skill.retries if skill else 0) + GIVE_UP_EXTRA)
@@ -75,6 +66,7 @@ def recover(worker: Worker, held: Callable[[], set[int]]) -> int:
             if (lost := ledger.get(worker.db, job_id)) is not None:
                 audit.record(worker.db, lost.requester, lost.conversation, "requeued", lost.skill, job_id, "not in the queue")
     sweep(worker)
+    workers.prune(worker.db)
     if count:
         log.info("recovery re-queued %d jobs", count)
     return count
@@ -85,6 +77,9 @@ def sweep(worker: Worker) -> int:
 
     A worker killed mid-request can leave the Podman service finishing its create or
     start after recovery already removed the job's containers; this catches those.
+    Hosts sharing one Podman see each other's containers (the instance label is the
+    database), and a live one's stays: a container is created only after its attempt's
+    claim is committed, so its job reads as running that attempt until the run is over.
     """
     stale = []
     for found in worker.runner.containers():

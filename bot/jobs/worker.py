@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -14,7 +15,7 @@ from bot.errors import PodbotError, incident
 from bot.flow import Job, JobState, Reply, request
 from bot.runtime.runner import Runner, RunResult, RunSpec, remove_job_containers
 from bot.skill import Skill, complete, render_argv
-from bot.store import audit, ledger, outbox
+from bot.store import audit, ledger, outbox, workers
 from bot.store.database import Database
 from bot.vault import Vault, shown
 
@@ -64,6 +65,7 @@ class Worker:
         self.enqueue = enqueue
         self.notify = notify  # wakes the outbox senders
         self.id = f"{cfg.host}:{os.getpid()}"
+        self.started = time.time()
         self._running: dict[int, int] = {}  # job id -> attempt
         self._lock = threading.Lock()
 
@@ -72,7 +74,13 @@ class Worker:
             return list(self._running)
 
     def heartbeat(self) -> None:
-        ledger.heartbeat(self.db, self.running(), self.id, LEASE)
+        """Renew the leases of the jobs running here, and this worker's row in the registry."""
+        running = self.running()
+        ledger.heartbeat(self.db, running, self.id, LEASE)
+        workers.beat(self.db, self.id, self.cfg.host, os.getpid(), self.started, running)
+
+    def mark_stopped(self) -> None:
+        workers.stop(self.db, self.id, self.running())
 
     def stop_job(self, job_id: int) -> int:
         """Remove a cancelled job's containers at once; returns how many were stopped."""

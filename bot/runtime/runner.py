@@ -94,9 +94,9 @@ class Runner(Protocol):
         ...
 
 
-def remove_job_containers(runner: Runner, job_id: int) -> int:
-    """Stop and remove every container of one job (cancelled, or its worker died); how many there were."""
-    found = [c for c in runner.containers() if c.job_id == job_id]
+def remove_job_containers(runner: Runner, job_id: int, attempt: int | None = None) -> int:
+    """Stop and remove every container of one job (cancelled), or of one attempt (its worker died); how many there were."""
+    found = [c for c in runner.containers() if c.job_id == job_id and attempt in (None, c.attempt)]
     for container in found:
         runner.remove(container.name)
     return len(found)

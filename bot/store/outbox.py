@@ -121,10 +121,14 @@ def count_pending(db: Database, platforms: list[str], conversations: Sequence[st
 
 
 def deliver(
-    db: Database, senders: dict[str, Callable[[Reply], None]], now: float | None = None, conversations: Sequence[str] | None = None
+    db: Database,
+    senders: dict[str, Callable[[Reply], None]],
+    now: float | None = None,
+    conversations: Sequence[str] | None = None,
+    go_on: Callable[[], bool] = lambda: True,
 ) -> int:
     """One pass over what is owed to the platforms in `senders` (platform -> send(reply)), or only to `conversations`
-    of them; returns how many went out."""
+    of them; returns how many went out. `go_on` is asked before each send: False ends the pass there."""
     now = time.time() if now is None else now
     blocked: set[str] = set()
     sent = 0
@@ -132,6 +136,8 @@ def deliver(
         conversation = item.reply.conversation
         if conversation in blocked:
             continue
+        if not go_on():
+            break
         try:
             senders[item.reply.platform](item.reply)
         except Undeliverable as exc:
