@@ -35,7 +35,7 @@ from bot.app import Bot
 from bot.flow import Message, Reply
 from bot.gateway import client, tokens
 from bot.gateway.server import Gateway
-from bot.store.database import Database
+from bot.store.database import open_database
 
 TEXT = "say hello"
 
@@ -144,7 +144,7 @@ def main() -> None:
         try:
             port = int(child.stdout.readline().split()[1])
             cfg = config.load(str(path), environ={})
-            db, key = Database(cfg.db_path), tokens.signing_key(cfg.data_dir)
+            db, key = open_database(cfg.database, cfg.data_dir), tokens.signing_key(cfg.data_dir)
             minted = [tokens.encode(key, tokens.create(db, key, f"web:bench-{n}", 3600)) for n in range(args.clients)]
             per_connection, ws, drained = asyncio.run(drive(port, minted, args.messages, child.pid))
             child.stdin.write(f"console {ws['messages']:.0f}\n")

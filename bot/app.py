@@ -34,7 +34,7 @@ from bot.runtime.podman import PodmanRunner
 from bot.runtime.runner import Engine, Runner
 from bot.skill import Skill
 from bot.store import audit, ledger, outbox
-from bot.store.database import Database
+from bot.store.database import Database, open_database
 from bot.timing import StageTimes
 from bot.understanding.stages import Understanding
 from bot.vault import Vault
@@ -59,7 +59,7 @@ class Bot:
         `runner` defaults to rootless Podman and `understanding` to the local models; tests pass their own.
         """
         self.cfg = cfg
-        self.db = Database(cfg.db_path)
+        self.db: Database = open_database(cfg.database, cfg.data_dir)
         self.catalog = Catalog(cfg)
         self.runner: Runner = runner if runner is not None else PodmanRunner(cfg)
         self.queue = JobQueue(cfg)
@@ -145,13 +145,15 @@ class Bot:
         """Run only the job consumer in the foreground (`podbot worker`); Huey's consumer handles the signals."""
         self.start_supervisor()
         consumer = self.queue.consumer(self.worker.execute, workers)
-        log.info("job consumer started: %d workers as %s on %s", consumer.workers, self.worker.id, self.cfg.queue_path)
+        log.info("job consumer started: %d workers as %s on %s", consumer.workers, self.worker.id, self.queue.where)
         consumer.run()
 
     def stop(self) -> None:
         if self._consumer is not None:
             self._consumer.stop(graceful=True)
         self.loops.stop()
+        self.queue.close()
+        self.db.close()
 
     # --- what adapters get (adapters.contract.BotPort) ---
 

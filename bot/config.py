@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,9 @@ def _default_data_dir() -> str:
 # Every setting's default, in this one place; the schema (bot/schemas/config.schema.json) says what is valid.
 DEFAULTS: dict[str, Any] = {
     "data_dir": None,
+    # None: SQLite files in data_dir. postgresql://…: one database shared by processes on several hosts.
+    "database": None,
+    "host": None,  # None: the machine's host name
     "manifest_dirs": [str(MANIFESTS)],
     # The console is local: whoever can type into it can already run podman.
     "roles": {"admin": ["console:*"]},
@@ -47,6 +51,7 @@ DEFAULTS: dict[str, Any] = {
     "allow_network": True,
     "network_mode": "slirp4netns",
     "workers": 2,
+    "retention": {"jobs": "90d", "audit": "365d", "outbox": "7d"},
     "answer_timeout": 120,
     "approval_timeout": "1h",
     "rate_limit": {"jobs": 30, "per": 60},
@@ -109,6 +114,15 @@ class PodmanConfig:
     user: str
     socket: str | None
     runtime: str
+
+
+@dataclass(frozen=True)
+class Retention:
+    """Seconds each kind of finished history is kept (None: forever)."""
+
+    jobs: float | None
+    audit: float | None
+    outbox: float | None
 
 
 @dataclass(frozen=True)
@@ -178,6 +192,8 @@ class GatewayConfig:
 @dataclass(frozen=True)
 class Config:
     data_dir: Path
+    database: str | None
+    host: str
     manifest_dirs: tuple[Path, ...]
     roles: dict[str, tuple[str, ...]]
     default_role: str
@@ -189,6 +205,7 @@ class Config:
     allow_network: bool
     network_mode: str
     workers: int
+    retention: Retention
     answer_timeout: float
     approval_timeout: float  # seconds
     rate_limit: RateLimit
@@ -204,11 +221,8 @@ class Config:
     source: str  # the file it came from, or "defaults"
 
     @property
-    def db_path(self) -> Path:
-        return self.data_dir / "podbot.db"
-
-    @property
     def queue_path(self) -> Path:
+        """Huey's SQLite file, when `database` is not PostgreSQL (which then holds the queue too)."""
         return self.data_dir / "queue.db"
 
 
@@ -271,6 +285,8 @@ def load(path: str | None = None, environ: dict[str, str] | None = None) -> Conf
     models_dir = (base / os.path.expanduser(model["dir"])).resolve() if model["dir"] else data_dir / "models"
     return Config(
         data_dir=data_dir,
+        database=data["database"],
+        host=data["host"] or socket.gethostname(),
         manifest_dirs=tuple((base / os.path.expanduser(d)).resolve() for d in data["manifest_dirs"]),
         roles={role: tuple(ids) for role, ids in data["roles"].items()},
         default_role=data["default_role"],
@@ -282,6 +298,7 @@ def load(path: str | None = None, environ: dict[str, str] | None = None) -> Conf
         allow_network=bool(data["allow_network"]),
         network_mode=data["network_mode"],
         workers=int(data["workers"]),
+        retention=Retention(**{kind: parse_duration(keep) if keep else None for kind, keep in data["retention"].items()}),
         answer_timeout=float(data["answer_timeout"]),
         approval_timeout=parse_duration(data["approval_timeout"]),
         rate_limit=RateLimit(**data["rate_limit"]),

@@ -37,8 +37,8 @@ MAX_VALUES = 10_000
 ECHO = 40  # characters of a file's key or value that a message may quote
 MAX_MESSAGE = 300
 
-_DURATION = re.compile(r"^([0-9]+)(ms|s|m|h)$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DURATION = re.compile(r"^([0-9]+)(ms|s|m|h|d)$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _BOMS = (
     (codecs.BOM_UTF32_LE, "UTF-32"),  # before UTF-16 LE, whose BOM it starts with
     (codecs.BOM_UTF32_BE, "UTF-32"),
@@ -255,7 +255,7 @@ def _decode(data: bytes, file: str) -> str:
 
 
 def parse_duration(text: str) -> float:
-    """'500ms', '20s', '2m', '1h' in seconds (a float, so that no count of digits overflows)."""
+    """'500ms', '20s', '2m', '1h', '90d' in seconds (a float, so that no count of digits overflows)."""
     found = _DURATION.match(text)
     if found is None:  # the schemas' patterns admit only what matches
         raise ValueError(f"not a duration: {echo(text)}")

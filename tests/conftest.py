@@ -112,9 +112,40 @@ def write_config(tmp_path: Path, log_dir: Path, **extra) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator:
+    """One real PostgreSQL server for the session (tests.postgres_server); each test that wants one gets its own database."""
+    from tests.postgres_server import postgres
+
+    with postgres() as server:
+        yield server
+
+
+_databases = iter(range(1, 10**9))
+
+
 @pytest.fixture
-def config_path(tmp_path: Path, log_dir: Path) -> Path:
-    return write_config(tmp_path, log_dir)
+def database(request) -> str | None:
+    """The `database:` setting of this test's bot: None (SQLite, the default) or a fresh PostgreSQL database.
+
+    A module's tests that use it run on both engines with `pytestmark = BOTH_ENGINES`; one test, with `@BOTH_ENGINES`.
+    """
+    if getattr(request, "param", "sqlite") == "sqlite":
+        return None
+    return request.getfixturevalue("pg_server").database(f"podbot_{next(_databases)}")
+
+
+BOTH_ENGINES = pytest.mark.both_engines
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.get_closest_marker("both_engines") and "database" in metafunc.fixturenames:
+        metafunc.parametrize("database", ["sqlite", "postgresql"], indirect=True)
+
+
+@pytest.fixture
+def config_path(tmp_path: Path, log_dir: Path, database: str | None) -> Path:
+    return write_config(tmp_path, log_dir, **({"database": database} if database else {}))
 
 
 def make_bot(cfg: config.Config, runner: Runner | None = None) -> Bot:

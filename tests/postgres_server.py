@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 OWNER = "nobody"  # initdb refuses to run as root
+OWNER_PASSWORD = "podbot-pw-3f9a"  # of the role `podbot`, which owns the databases podbot's own tests use
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,11 @@ class Postgres:
 
     def dsn(self, host: str = "127.0.0.1") -> str:
         return f"host={host} port={self.port} dbname=app user=reader"
+
+    def database(self, name: str) -> str:
+        """A new empty database owned by the role `podbot`, as the URL podbot's `database:` setting takes."""
+        self.sql(f"CREATE DATABASE {name} OWNER podbot")
+        return f"postgresql://podbot:{OWNER_PASSWORD}@127.0.0.1:{self.port}/{name}"
 
     def sql(self, statement: str) -> str:
         """Run SQL as the superuser, over the unix socket."""
@@ -73,7 +79,7 @@ def postgres(reader_password: str = "reader-pw-7c1e") -> Iterator[Postgres]:
     _run(["initdb", "-D", str(data), "-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8"])
     _run(["/bin/mkdir", str(sockets)])
     port = _free_port()
-    options = f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={sockets} -c fsync=off"
+    options = f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={sockets} -c fsync=off -c max_connections=400"
     _run(["pg_ctl", "-D", str(data), "-l", str(base / "log"), "-o", options, "-w", "start"])
     server = Postgres(port, reader_password, sockets)
     try:
@@ -84,6 +90,7 @@ def postgres(reader_password: str = "reader-pw-7c1e") -> Iterator[Postgres]:
             "INSERT INTO orders VALUES (1, 'disk'), (2, 'cpu'), (3, 'memory');"
             # The role may write: the read-only transaction pg_query uses is what must stop it.
             "GRANT SELECT, INSERT, UPDATE, DELETE ON orders TO reader;"
+            f"CREATE ROLE podbot LOGIN CREATEDB PASSWORD '{OWNER_PASSWORD}';"
         )
         yield server
     finally:

@@ -15,7 +15,7 @@ from pathlib import Path
 from bot import config, skill_tests
 from bot.flow import JobState
 from bot.store import audit, ledger, outbox
-from bot.store.database import Database
+from bot.store.database import open_database
 from tests.conftest import add_manifest, cli, probe_like, say, write_config
 from tests.test_durability import wait
 
@@ -158,7 +158,7 @@ def test_approval_survives_restarts_and_runs_in_podman(podman_ready, tmp_path: P
     assert decided.returncode == 0, decided.stderr
     assert "job 1 approved; queued: risky" in decided.stdout
     assert "job 2 denied — hasty" in decided.stdout and "denied (nobody decided in time) by podbot:approval-timeout" in decided.stdout
-    db = Database(config.load(str(config_path), environ={}).db_path)
+    db = open_database(None, config.load(str(config_path), environ={}).data_dir)
     job = ledger.get(db, 1)
     assert (job.state, job.output) == (JobState.SUCCEEDED, "risky ran\n")  # from a real container
     owed = {item.reply.text: item.reply.code for item in outbox.all_pending(db) if item.reply.conversation == "console:olga"}

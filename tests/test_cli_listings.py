@@ -18,7 +18,7 @@ from bot import config
 from bot.cli import main
 from bot.flow import JobState
 from bot.store import audit, ledger
-from bot.store.database import Database
+from bot.store.database import open_database
 from tests.conftest import add_manifest, probe_like
 
 
@@ -41,7 +41,7 @@ def podbot(config_path: Path, tmp_path: Path) -> Iterator:
 
 
 def test_jobs_filter_by_state_skill_and_since(podbot, config_path: Path) -> None:
-    db = Database(config.load(str(config_path), environ={}).db_path)
+    db = open_database(None, config.load(str(config_path), environ={}).data_dir)
     old = ledger.create(db, "say", {"text": "old"}, "console:uma", "console", state=JobState.FAILED)
     db.execute("UPDATE jobs SET created = ? WHERE id = ?", (time.time() - 7200, old.id))
     failed = ledger.create(db, "probe", {"script": "exit 3"}, "console:olga", "console", state=JobState.FAILED)
@@ -76,7 +76,7 @@ def test_skills_schedules_audit_outbox_and_models_as_json(podbot, config_path: P
     }
     assert entry["next_run"] % 86400 == 0
     assert "daily-probe" in podbot("schedules")
-    db = Database(config.load(str(config_path), environ={}).db_path)
+    db = open_database(None, config.load(str(config_path), environ={}).data_dir)
     audit.record(db, "console:ada", "console", "grant", None, None, "console:uma +operator")
     [entry] = json.loads(podbot("audit", "--json"))
     assert (entry["actor"], entry["event"], entry["detail"]) == ("console:ada", "grant", "console:uma +operator")

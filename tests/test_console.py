@@ -18,7 +18,7 @@ from adapters.console import completions
 from bot.cli.serve import unsuccessful_jobs
 from bot.flow import JobState
 from bot.store import ledger
-from bot.store.database import Database
+from bot.store.database import SqliteDatabase, open_database
 from tests.conftest import WAIT, cli, write_config
 
 REPO = Path(__file__).resolve().parent.parent
@@ -97,9 +97,8 @@ def test_each_console_person_sees_only_their_replies_and_the_shared_ones(podman_
     from bot import config
     from bot.flow import Reply
     from bot.store import outbox
-    from bot.store.database import Database
 
-    db = Database(config.load(str(config_path), environ={}).db_path)
+    db = open_database(None, config.load(str(config_path), environ={}).data_dir)
     outbox.put(db, "test:olga", Reply("console:olga", "for olga only"))
     outbox.put(db, "test:shared", Reply("console", "for any console"))
     uma = podbot(config_path, "chat", "--user", "uma", stdin="/whoami\n")
@@ -218,7 +217,7 @@ def test_a_terminal_chat_edits_lines_and_recalls_history(podman_ready, config_pa
 
 
 def test_only_this_chats_own_successful_jobs_make_exit_0(tmp_path: Path) -> None:
-    db = Database(tmp_path / "podbot.db")
+    db = SqliteDatabase(tmp_path / "podbot.db")
     began = time.time()
     old = ledger.create(db, "say", {}, "console:olga", "console:olga", state=JobState.FAILED)
     db.execute("UPDATE jobs SET created = ? WHERE id = ?", (began - 60, old.id))  # named by `/job 1`, not started here

@@ -16,7 +16,7 @@ from pathlib import Path
 from bot.errors import Undeliverable
 from bot.flow import JobState, Message, Reply
 from bot.store import audit, ledger, outbox
-from tests.conftest import REPO, WAIT, add_manifest, probe_like, run_skill, say, write_config
+from tests.conftest import BOTH_ENGINES, REPO, WAIT, add_manifest, probe_like, run_skill, say, write_config
 from tests.fake_runner import KILLED, Scripted
 
 
@@ -67,11 +67,13 @@ def test_kill_9_worker_loses_no_job(bot_factory, tmp_path: Path, log_dir: Path) 
     assert any(e.event == "recovered" or e.event == "requeued" for e in audit.latest(bot.db, 2000))
 
 
+@BOTH_ENGINES
 def test_bot_killed_between_send_and_mark_loses_no_reply(podman_ready, config_path: Path, tmp_path: Path) -> None:
     from bot import config
-    from bot.store.database import Database
+    from bot.store.database import open_database
 
-    db = Database(config.load(str(config_path), environ={}).db_path)
+    cfg = config.load(str(config_path), environ={})
+    db = open_database(cfg.database, cfg.data_dir)
     for i in range(10):
         outbox.put(db, f"test:{i}", Reply("console", f"reply {i}"))
     sent = tmp_path / "sent.txt"
@@ -86,6 +88,7 @@ def test_bot_killed_between_send_and_mark_loses_no_reply(podman_ready, config_pa
     assert outbox.count_pending(db, ["console"]) == 0
 
 
+@BOTH_ENGINES
 def test_outage_every_reply_arrives_in_order(fake_running) -> None:
     # The subject is the outbox, not the container: scripted runs (the crash tests above stay on Podman).
     bot, recorder = fake_running
@@ -107,6 +110,7 @@ def test_outage_every_reply_arrives_in_order(fake_running) -> None:
         assert [r.text for r in recorder.replies if r.conversation == conversation] == [r["text"] for r in rows]
 
 
+@BOTH_ENGINES
 def test_retries_then_fallback_with_the_failure_as_input(fake_factory, tmp_path: Path) -> None:
     add_manifest(tmp_path, probe_like("flaky", "echo trying; exit 7", retries=2, retry_delay="100ms", fallback="send_alert"))
     bot, recorder = fake_factory(2, schedules=False)
@@ -129,6 +133,7 @@ def test_retries_then_fallback_with_the_failure_as_input(fake_factory, tmp_path:
     }
 
 
+@BOTH_ENGINES
 def test_concurrency_limit_holds_across_workers(fake_factory, tmp_path: Path) -> None:
     add_manifest(tmp_path, probe_like("single", "sleep 0.5", concurrency=1))
     bot, recorder = fake_factory(3, schedules=False)
@@ -140,6 +145,7 @@ def test_concurrency_limit_holds_across_workers(fake_factory, tmp_path: Path) ->
     assert all(spans[i][1] <= spans[i + 1][0] for i in range(2)), spans
 
 
+@BOTH_ENGINES
 def test_cancel_stops_the_container(running) -> None:
     bot, _ = running
     [ack] = say(bot, "ada", "/probe script='sleep 30'")
@@ -151,6 +157,7 @@ def test_cancel_stops_the_container(running) -> None:
     assert ledger.get(bot.db, ack.job_id).state == JobState.CANCELLED
 
 
+@BOTH_ENGINES
 def test_cancel_ends_the_run_and_the_job_gets_no_result(fake_running) -> None:
     bot, recorder = fake_running
     bot.runner.script("probe", Scripted(output="never finished\n", delay=60))
@@ -177,6 +184,7 @@ def test_cancel_ends_the_run_and_the_job_gets_no_result(fake_running) -> None:
     assert sorted(run.job_id for run in bot.runner.runs) == [other.job_id, ack.job_id]  # the cancelled queued job never ran
 
 
+@BOTH_ENGINES
 def test_cache_answers_from_the_ledger(fake_factory, tmp_path: Path) -> None:
     add_manifest(tmp_path, probe_like("slowfact", "echo fact", cache="60s"))
     bot, recorder = fake_factory(2, schedules=False)
@@ -188,8 +196,9 @@ def test_cache_answers_from_the_ledger(fake_factory, tmp_path: Path) -> None:
     assert len(bot.runner.runs_of("slowfact")) == 1
 
 
-def test_rate_limit_says_slow_down(fake_factory, tmp_path: Path, log_dir: Path) -> None:
-    write_config(tmp_path, log_dir, rate_limit={"jobs": 2, "per": 60})
+@BOTH_ENGINES
+def test_rate_limit_says_slow_down(fake_factory, tmp_path: Path, log_dir: Path, database: str | None) -> None:
+    write_config(tmp_path, log_dir, rate_limit={"jobs": 2, "per": 60}, database=database)
     bot, _ = fake_factory(0, schedules=False)
     say(bot, "uma", "say 1")
     say(bot, "uma", "say 2")
@@ -199,9 +208,9 @@ def test_rate_limit_says_slow_down(fake_factory, tmp_path: Path, log_dir: Path) 
 
 
 def test_a_long_backlog_in_one_conversation_does_not_hide_others(tmp_path: Path) -> None:
-    from bot.store.database import Database
+    from bot.store.database import SqliteDatabase
 
-    db = Database(tmp_path / "podbot.db")
+    db = SqliteDatabase(tmp_path / "podbot.db")
     for i in range(600):
         outbox.put(db, f"a:{i}", Reply("console:a", f"a {i}"))
     outbox.put(db, "b:0", Reply("console:b", "b 0"))
@@ -212,9 +221,9 @@ def test_a_long_backlog_in_one_conversation_does_not_hide_others(tmp_path: Path)
 
 
 def test_an_undeliverable_reply_is_given_up_not_retried_forever(tmp_path: Path) -> None:
-    from bot.store.database import Database
+    from bot.store.database import SqliteDatabase
 
-    db = Database(tmp_path / "podbot.db")
+    db = SqliteDatabase(tmp_path / "podbot.db")
     outbox.put(db, "gone:0", Reply("console:gone", "to a deleted chat"))
     outbox.put(db, "gone:1", Reply("console:gone", "next"))
     sent: list[str] = []

@@ -14,7 +14,7 @@ from pathlib import Path
 from bot import config
 from bot.flow import Reply
 from bot.gateway import client, tokens
-from bot.store.database import Database
+from bot.store.database import open_database
 from tests.conftest import REPO, WAIT, cli, wait_for_text, write_config
 from tests.gateway_helpers import next_reply
 
@@ -23,7 +23,7 @@ def test_podbot_run_serves_the_gateway_and_a_client_runs_a_skill(podman_ready, t
     path = write_config(tmp_path, log_dir, gateway={"listen": "127.0.0.1:0"})
     cfg = config.load(str(path), environ={})
     key = tokens.signing_key(cfg.data_dir)
-    token = tokens.encode(key, tokens.create(Database(cfg.db_path), key, "web:alice", 600))
+    token = tokens.encode(key, tokens.create(open_database(cfg.database, cfg.data_dir), key, "web:alice", 600))
     stderr = tmp_path / "stderr.txt"
     env = {**os.environ, "PODBOT_CONFIG": str(path)}
     with stderr.open("w") as out:

@@ -26,7 +26,7 @@ from bot.gateway.protocol import Close
 from bot.gateway.server import Gateway
 from bot.store import audit, ledger
 from bot.store import tokens as issued
-from bot.store.database import Database
+from bot.store.database import SqliteDatabase
 from tests.conftest import WAIT, add_manifest, make_bot, probe_like, write_config
 from tests.fake_runner import FakeRunner, Scripted
 from tests.gateway_helpers import Served, closed_with, next_reply, serving
@@ -358,7 +358,7 @@ def test_a_connection_whose_token_is_revoked_is_closed_without_a_message(tmp_pat
 
 
 def test_refusals_are_audited_at_most_n_a_minute_and_the_rest_counted(tmp_path):
-    db = Database(tmp_path / "podbot.db")
+    db = SqliteDatabase(tmp_path / "podbot.db")
     clock = [1000.0]
     refused = guard.Refusals(db, 2, clock=lambda: clock[0])
     for n in range(5):

@@ -18,7 +18,7 @@ from bot.app import Bot
 from bot.errors import Undeliverable
 from bot.flow import Message, Reply
 from bot.store import audit, ledger, outbox, pending
-from bot.store.database import Database
+from bot.store.database import SqliteDatabase
 from tests.conftest import say
 
 
@@ -107,7 +107,7 @@ def test_jobs_reach_the_queue_once_committed(bot: Bot) -> None:
 
 
 def test_a_transaction_is_all_or_nothing(tmp_path: Path) -> None:
-    db = Database(tmp_path / "t.db")
+    db = SqliteDatabase(tmp_path / "t.db")
     with pytest.raises(RuntimeError), db.transaction():
         outbox.put(db, "a", Reply("console", "kept?"))
         with db.transaction():  # an inner one joins the outer

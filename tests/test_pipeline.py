@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from bot.flow import JobState
 from bot.store import audit, ledger
-from tests.conftest import run_skill, say
+from tests.conftest import BOTH_ENGINES, run_skill, say
+
+pytestmark = BOTH_ENGINES
 
 
 def events(bot) -> list[tuple[str, str, str | None]]:

@@ -15,8 +15,10 @@ import pytest
 from bot import cron
 from bot.flow import JobState
 from bot.store import audit, ledger, schedules
-from tests.conftest import add_manifest, probe_like, say
+from tests.conftest import BOTH_ENGINES, add_manifest, probe_like, say
 from tests.fake_runner import Scripted
+
+pytestmark = BOTH_ENGINES
 
 HOUR = 3600
 

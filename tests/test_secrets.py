@@ -99,7 +99,7 @@ def test_no_secret_is_ever_written_in_plain_text(podman_ready, leak_config: Path
         shown = say(bot, "ada", f"/job {failed.job_id}") + say(bot, "ada", "/audit 30") + say(bot, "olga", "/jobs")
         refused = say(bot, "olga", "/leaky password=short")  # too short: refused, the value never echoed
         assert "not valid: ***" in refused[0].text
-        with sqlite3.connect(cfg.db_path) as db:
+        with sqlite3.connect(cfg.data_dir / "podbot.db") as db:
             [args] = db.execute("SELECT args FROM jobs WHERE id = ?", (failed.job_id,)).fetchone()
         assert json.loads(args)["password"].startswith(SEALED)
     finally:

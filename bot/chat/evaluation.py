@@ -28,7 +28,7 @@ from bot.config import Config
 from bot.errors import ArgumentError
 from bot.flow import Message
 from bot.skill import Skill
-from bot.store.database import Database
+from bot.store.database import SqliteDatabase
 from bot.understanding.stages import NONE, Understanding, Understood
 from bot.vault import Vault
 
@@ -173,7 +173,7 @@ def run(
     started = time.perf_counter()
     understanding.warm()
     startup = time.perf_counter() - started
-    db = Database(scratch / "eval.db")
+    db = SqliteDatabase(scratch / "eval.db")
     services = Services(cfg, db, catalog, lambda job_id: 0, Vault(cfg.secrets, cfg.data_dir), understanding)
     outcomes = []
     for n, case in enumerate(cases):

@@ -17,6 +17,7 @@ from bot import config as config_mod
 from bot import logs
 from bot.app import Bot
 from bot.config import Config
+from bot.store.database import Database, open_database
 
 err = Console(stderr=True)
 out = Console()
@@ -26,6 +27,11 @@ def fail(message: str) -> NoReturn:
     # Plain text, never wrapped: FILE:LINE:COL lines must stay whole for editors and grep.
     click.echo(f"podbot: {message}", err=True)
     sys.exit(1)
+
+
+def database(cfg: Config) -> Database:
+    """The database this config names (PostgreSQL, or the SQLite file in the data dir)."""
+    return open_database(cfg.database, cfg.data_dir)
 
 
 JSON_HELP = "One JSON array, for scripts."

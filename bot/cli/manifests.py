@@ -14,13 +14,13 @@ from rich.table import Table
 import adapters
 from bot import skill_tests
 from bot.chat import rbac
+from bot.cli import common
 from bot.cli.common import Invocation, err, out, pass_invocation
 from bot.errors import Unavailable
 from bot.runtime import images
 from bot.runtime.podman import PodmanRunner
 from bot.schema import bundled_schema
 from bot.skill import Skill, load_all
-from bot.store.database import Database
 
 
 @click.group()
@@ -41,7 +41,7 @@ def validate(inv: Invocation, paths: tuple[Path, ...]) -> None:
     cfg = inv.config()
     # Checked against what this bot has: its roles and grants (validating never creates the database),
     # its secrets, and the platforms with credentials.
-    db = Database(cfg.db_path) if cfg.db_path.exists() else None
+    db = common.database(cfg) if cfg.database or (cfg.data_dir / "podbot.db").exists() else None
     platforms = {"console", *(adapter.platform for adapter in adapters.configured(cfg))}
 
     def may_run(identity: str, skill: Skill) -> bool:

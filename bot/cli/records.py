@@ -8,13 +8,13 @@ import time
 
 import click
 
+from bot.cli import common
 from bot.cli.common import JSON_HELP, Invocation, Row, out, pass_invocation, show
 from bot.flow import Job, JobState, request
 from bot.schema import parse_duration
 from bot.store import audit as audit_log
 from bot.store import ledger
 from bot.store import outbox as outbox_store
-from bot.store.database import Database
 
 
 def _clock(ts: float | None) -> str:
@@ -66,7 +66,7 @@ def jobs(
     """The latest jobs from the ledger: state, exit code, who asked."""
     cfg = inv.config()
     after = _since(since) if since else None
-    found = ledger.recent(Database(cfg.db_path), limit, user, [JobState(s) for s in states] or None, skill=skill, since=after)
+    found = ledger.recent(common.database(cfg), limit, user, [JobState(s) for s in states] or None, skill=skill, since=after)
     show([_job_row(j) for j in found], as_json, JOB_COLUMNS, "No jobs match.")
 
 
@@ -76,7 +76,7 @@ def jobs(
 def outbox(inv: Invocation, as_json: bool) -> None:
     """Replies not yet accepted by their platform, and why."""
     cfg = inv.config()
-    items = outbox_store.all_pending(Database(cfg.db_path))
+    items = outbox_store.all_pending(common.database(cfg))
     rows = [
         {
             "id": i.id,
@@ -113,7 +113,7 @@ def outbox(inv: Invocation, as_json: bool) -> None:
 def audit(inv: Invocation, limit: int, as_json: bool) -> None:
     """Show the latest audit entries: who asked for what, and what podbot decided."""
     cfg = inv.config()
-    entries = audit_log.latest(Database(cfg.db_path), limit)
+    entries = audit_log.latest(common.database(cfg), limit)
     columns = (
         ("time", lambda r: _clock(r["ts"])),
         ("actor", lambda r: r["actor"]),

@@ -9,8 +9,8 @@ import click
 
 from bot.catalog import Catalog
 from bot.chat import scheduled
+from bot.cli import common
 from bot.cli.common import JSON_HELP, Invocation, pass_invocation, show
-from bot.store.database import Database
 
 
 @click.command()
@@ -46,7 +46,7 @@ def skills(inv: Invocation, as_json: bool) -> None:
 def schedules(inv: Invocation, as_json: bool) -> None:
     """The manifests' cron schedules: next run, pause state, identity and where results go."""
     cfg = inv.config()
-    rows = [dataclasses.asdict(r) for r in scheduled.listing(Catalog(cfg), Database(cfg.db_path), time.time())]
+    rows = [dataclasses.asdict(r) for r in scheduled.listing(Catalog(cfg), common.database(cfg), time.time())]
     columns = (
         ("name", lambda r: r["name"]),
         ("skill", lambda r: r["skill"]),

@@ -29,6 +29,7 @@ import click
 from adapters.base import NetworkAdapter
 from bot import cron
 from bot.catalog import Catalog
+from bot.cli import common
 from bot.cli.common import Invocation, fail, pass_invocation
 from bot.config import Config
 from bot.errors import Problems
@@ -162,7 +163,7 @@ def report(cfg: Config, now: float) -> dict[str, Any]:
         f"{p} is {s['state']}: {s['detail'] or 'no detail'}" for p, s in bot.get("platforms", {}).items() if s["state"] != "connected"
     ]
 
-    db = Database(cfg.db_path)
+    db = common.database(cfg)
     queue = ledger.counts(db)
     if queue["queued"] and not any(p["workers"] for p in processes):
         problems.append(f"{queue['queued']} jobs queued and no process runs jobs (`podbot worker`, or `podbot run` without --workers 0)")

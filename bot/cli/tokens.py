@@ -9,12 +9,12 @@ import time
 import click
 from rich.table import Table
 
+from bot.cli import common
 from bot.cli.common import Invocation, fail, out, pass_invocation
 from bot.gateway import tokens
 from bot.gateway.web import login_link
 from bot.schema import parse_duration
 from bot.store import tokens as issued
-from bot.store.database import Database
 
 
 @click.group()
@@ -41,7 +41,7 @@ def create(inv: Invocation, identity: str, ttl: str | None, scopes: tuple[str, .
     except ValueError:
         fail(f"--ttl is a duration such as 30m or 12h, not {ttl!r}")
     key = tokens.signing_key(cfg.data_dir)
-    grant = tokens.create(Database(cfg.db_path), key, identity, seconds, scopes or tokens.SCOPES)
+    grant = tokens.create(common.database(cfg), key, identity, seconds, scopes or tokens.SCOPES)
     click.echo(f"token {grant.token_id} for {grant.identity} ({' '.join(grant.scopes)}), valid {seconds:.0f} s", err=True)
     click.echo(tokens.encode(key, grant))
 
@@ -52,7 +52,7 @@ def create(inv: Invocation, identity: str, ttl: str | None, scopes: tuple[str, .
 def list_tokens(inv: Invocation, as_json: bool) -> None:
     """Tokens and browser sessions that have not expired, newest first, revoked ones marked."""
     cfg = inv.config()
-    found = issued.listing(Database(cfg.db_path), time.time())
+    found = issued.listing(common.database(cfg), time.time())
     if as_json:
         click.echo(json.dumps([dataclasses.asdict(t) for t in found], indent=2))
         return
@@ -71,7 +71,7 @@ def list_tokens(inv: Invocation, as_json: bool) -> None:
 def revoke(inv: Invocation, token_id: str) -> None:
     """Revoke a token by its id: refused from now on; its open connections close within gateway.heartbeat."""
     cfg = inv.config()
-    if not issued.revoke(Database(cfg.db_path), token_id):
+    if not issued.revoke(common.database(cfg), token_id):
         fail(f"there is no unrevoked token {token_id}")
     click.echo(f"token {token_id} revoked")
 
@@ -89,6 +89,6 @@ def login(inv: Invocation, user: str) -> None:
     cfg = inv.config()
     if not cfg.gateway.listen:
         fail("the gateway is off: set gateway.listen in podbot.yaml (e.g. 127.0.0.1:8080)")
-    code = tokens.login_code(Database(cfg.db_path), f"web:{user}", cfg.gateway.login_ttl)
+    code = tokens.login_code(common.database(cfg), f"web:{user}", cfg.gateway.login_ttl)
     click.echo(f"one-time link for web:{user}, valid {cfg.gateway.login_ttl:.0f} s:", err=True)
     click.echo(login_link(cfg.gateway, code))

@@ -1,4 +1,5 @@
-"""The durable queue: Huey on SQLite. A task carries only a job id; the ledger holds the rest.
+"""The durable queue: Huey on SQLite, or on PostgreSQL with the rest of the shared state. A task carries only a job
+id; the ledger holds the rest.
 
 Producing needs no worker: the task is a thin trampoline, and the function
 that runs a job is handed over when a consumer starts (as Huey's own
@@ -10,23 +11,31 @@ from __future__ import annotations
 import signal
 from collections.abc import Callable
 
-from huey import SqliteHuey
+from huey import PostgresHuey, SqliteHuey
 from huey.consumer import Consumer
 
 from bot.config import Config
+from bot.store.database import shown_url
 
 # An idle Huey worker polls SQLite with exponential backoff; a low ceiling keeps
-# the wait for a new job short without a busy loop.
+# the wait for a new job short without a busy loop. On PostgreSQL a worker instead
+# waits on LISTEN for up to LISTEN_WAIT seconds (an enqueue NOTIFYs it): idle, it sleeps.
 POLL_INITIAL = 0.005
 POLL_MAX = 0.01
+LISTEN_WAIT = 1.0
 
 Execute = Callable[[int], None]
 
 
 class JobQueue:
     def __init__(self, cfg: Config):
-        cfg.data_dir.mkdir(parents=True, exist_ok=True)
-        self.huey = SqliteHuey(name="podbot", filename=str(cfg.queue_path), results=False, utc=True)
+        if cfg.database and cfg.database.startswith(("postgresql://", "postgres://")):
+            self.huey = PostgresHuey(name="podbot", dsn=cfg.database, results=False, utc=True, read_timeout=LISTEN_WAIT)
+            self.where = shown_url(cfg.database)
+        else:
+            cfg.data_dir.mkdir(parents=True, exist_ok=True)
+            self.huey = SqliteHuey(name="podbot", filename=str(cfg.queue_path), results=False, utc=True)
+            self.where = str(cfg.queue_path)
         self._execute: Execute | None = None
         self._task = self.huey.task(name="run_job")(self._run)
         self.workers = cfg.workers
@@ -41,6 +50,9 @@ class JobQueue:
             self._task.schedule(args=(job_id,), delay=delay)
         else:
             self._task(job_id)
+
+    def close(self) -> None:
+        self.huey.storage.close()
 
     def pending(self) -> int:
         return self.huey.pending_count()

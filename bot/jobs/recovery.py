@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import time
 from collections.abc import Callable
 
@@ -25,10 +24,10 @@ LOST_AFTER = 10.0  # seconds a queued job may be missing from Huey before it is 
 GIVE_UP_EXTRA = 3  # lost leases tolerated beyond a skill's retries (a job that keeps killing its worker)
 
 
-def _dead_here(job: Job) -> bool:
-    """The job's worker was a process on this host that no longer exists."""
+def _dead_here(job: Job, here: str) -> bool:
+    """The job's worker was a process on this host (`here`) that no longer exists."""
     host, _, pid = (job.worker or "").rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+    if host != here or not pid.isdigit() or int(pid) == os.getpid():
         return False
     try:
         os.kill(int(pid), 0)
@@ -43,7 +42,7 @@ def orphans(worker: Worker) -> list[Job]:
     """Running jobs whose lease expired, or whose worker process on this host is gone."""
     expired = {job.id: job for job in ledger.expired(worker.db)}
     for job in ledger.recent(worker.db, 1000, states=[JobState.RUNNING]):
-        if job.id not in expired and _dead_here(job):
+        if job.id not in expired and _dead_here(job, worker.cfg.host):
             expired[job.id] = job
     return list(expired.values())
 

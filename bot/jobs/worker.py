@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import threading
 from collections.abc import Callable
 from dataclasses import replace
@@ -64,7 +63,7 @@ class Worker:
         self.runner = runner
         self.enqueue = enqueue
         self.notify = notify  # wakes the outbox senders
-        self.id = f"{socket.gethostname()}:{os.getpid()}"
+        self.id = f"{cfg.host}:{os.getpid()}"
         self._running: dict[int, int] = {}  # job id -> attempt
         self._lock = threading.Lock()
 

@@ -33,6 +33,7 @@ from bot.config import Config, Limits
 from bot.errors import Unavailable
 from bot.runtime import host, secret_files
 from bot.runtime.runner import Engine, JobContainer, RunResult, RunSpec
+from bot.store.database import shown_url
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,9 @@ READ_CHUNK = 64 * 1024  # the most read from a log stream at once, whatever Podm
 
 
 def instance(cfg: Config) -> str:
-    return hashlib.sha256(str(cfg.db_path).encode()).hexdigest()[:12]
+    """Which podbot's containers these are: a digest of its database (a file, or a server and database)."""
+    where = shown_url(cfg.database) if cfg.database else str(cfg.data_dir / "podbot.db")
+    return hashlib.sha256(where.encode()).hexdigest()[:12]
 
 
 def _memory_bytes(text: str) -> int:

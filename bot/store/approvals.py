@@ -8,13 +8,12 @@ approvers (or an approver and the expiry loop) never both decide one job.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from dataclasses import dataclass
 
 from bot.flow import JobState
 from bot.store import ledger
-from bot.store.database import Database
+from bot.store.database import Database, Row
 
 TIMEOUT_ACTOR = "podbot:approval-timeout"  # who "decided" a job nobody answered in time
 
@@ -51,7 +50,7 @@ def undecided(db: Database) -> list[Approval]:
     return [_approval(row) for row in db.execute(f"SELECT {_COLUMNS} FROM approvals WHERE decided IS NULL ORDER BY job_id").fetchall()]
 
 
-def _approval(row: sqlite3.Row) -> Approval:
+def _approval(row: Row) -> Approval:
     return Approval(
         job_id=row["job_id"],
         roles=frozenset(json.loads(row["roles"])),

@@ -1,136 +1,94 @@
-"""The SQLite file that holds podbot's truth: the job ledger, the audit log, the outbox, approvals."""
+"""The database that holds podbot's truth (job ledger, outbox, audit, grants, approvals …), on one of two engines.
+
+SQLite is the embedded default: one file in the data dir, no server. PostgreSQL
+(`database: postgresql://…`) is the shared engine for workers on several hosts.
+Both take the same SQL: the store modules write `?` placeholders and the
+statements both engines speak (ON CONFLICT, RETURNING); the schema and its
+migrations live once, in bot/store/migrations.py.
+
+A transaction is the one unit of exclusion on both engines: SQLite's BEGIN
+IMMEDIATE takes the database's write lock, and on PostgreSQL a transaction takes
+one advisory lock, so a check-then-write inside one (a skill's concurrency limit,
+a claim) holds across every process and host, exactly as it does on one file.
+"""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    skill TEXT NOT NULL,
-    args TEXT NOT NULL,
-    requester TEXT NOT NULL,
-    conversation TEXT NOT NULL,
-    thread TEXT,
-    reply_to TEXT,
-    state TEXT NOT NULL,
-    created REAL NOT NULL,
-    started REAL,
-    finished REAL,
-    exit_code INTEGER,
-    output TEXT NOT NULL DEFAULT '',
-    attempts INTEGER NOT NULL DEFAULT 0,
-    lease_until REAL,
-    worker TEXT,
-    parent INTEGER,
-    env TEXT
-);
-CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, skill);
-CREATE INDEX IF NOT EXISTS jobs_requester ON jobs(requester, created);
-CREATE TABLE IF NOT EXISTS audit (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    ts REAL NOT NULL,
-    actor TEXT NOT NULL,
-    conversation TEXT NOT NULL,
-    event TEXT NOT NULL,
-    skill TEXT,
-    job_id INTEGER,
-    detail TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    key TEXT NOT NULL UNIQUE,
-    conversation TEXT NOT NULL,
-    platform TEXT NOT NULL,
-    thread TEXT,
-    text TEXT NOT NULL,
-    code TEXT,
-    job_id INTEGER,
-    created REAL NOT NULL,
-    sent REAL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_try REAL,
-    last_error TEXT,
-    gave_up REAL,
-    actions TEXT
-);
-CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(sent, platform, conversation);
-CREATE TABLE IF NOT EXISTS grants (
-    identity TEXT NOT NULL,
-    role TEXT NOT NULL,
-    granted_by TEXT NOT NULL,
-    created REAL NOT NULL,
-    PRIMARY KEY (identity, role)
-);
-CREATE TABLE IF NOT EXISTS schedules (
-    name TEXT PRIMARY KEY,
-    paused INTEGER NOT NULL DEFAULT 0,
-    last_fire REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS pending (
-    conversation TEXT NOT NULL,
-    user TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    skill TEXT NOT NULL,
-    args TEXT NOT NULL,
-    missing TEXT,
-    thread TEXT,
-    expires REAL NOT NULL,
-    PRIMARY KEY (conversation, user)
-);
-CREATE TABLE IF NOT EXISTS approvals (
-    job_id INTEGER PRIMARY KEY,
-    roles TEXT NOT NULL,
-    self_approve INTEGER NOT NULL,
-    deadline REAL NOT NULL,
-    decided REAL,
-    decided_by TEXT,
-    approved INTEGER,
-    reason TEXT
-);
-CREATE INDEX IF NOT EXISTS approvals_open ON approvals(decided, deadline);
-CREATE TABLE IF NOT EXISTS tokens (
-    id TEXT PRIMARY KEY,
-    identity TEXT NOT NULL,
-    scopes TEXT NOT NULL,
-    created REAL NOT NULL,
-    expires REAL NOT NULL,
-    revoked REAL
-);
-CREATE TABLE IF NOT EXISTS logins (
-    code_hash TEXT PRIMARY KEY,
-    identity TEXT NOT NULL,
-    expires REAL NOT NULL,
-    used REAL
-);
-"""
+from bot.errors import Unavailable
+
+SQLITE = "sqlite"
+POSTGRESQL = "postgresql"
+# pg_advisory_xact_lock key of the one write lock (any constant; "podb" in ASCII).
+WRITE_LOCK = 0x706F6462
+POOL_TIMEOUT = 30.0  # seconds to wait for a free pooled connection before an error
+CONNECT_TIMEOUT = 10  # seconds to reach the server at start
 
 
-# Columns added after a table first shipped: a database made by an older podbot gets them at open.
-ADDED_COLUMNS = {
-    "jobs": {"attempts": "INTEGER NOT NULL DEFAULT 0", "lease_until": "REAL", "worker": "TEXT", "parent": "INTEGER", "env": "TEXT"},
-    "outbox": {"attempts": "INTEGER NOT NULL DEFAULT 0", "next_try": "REAL", "last_error": "TEXT", "gave_up": "REAL", "actions": "TEXT"},
-}
+class Row(Protocol):
+    def __getitem__(self, key: int | str) -> Any: ...
 
 
-class Database:
+@dataclass
+class Result:
+    """What a statement gave back, read whole: rows (if any) and how many rows it changed."""
+
+    rows: list[Any] = field(default_factory=list)
+    rowcount: int = -1
+
+    def fetchone(self) -> Any:
+        return self.rows[0] if self.rows else None
+
+    def fetchall(self) -> list[Any]:
+        return self.rows
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.rows)
+
+
+class Database(Protocol):
+    engine: str  # SQLITE or POSTGRESQL
+    where: str  # for people: the file, or the server and database (never the password)
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Result: ...
+
+    def transaction(self) -> AbstractContextManager[None]: ...
+
+    def close(self) -> None: ...
+
+
+def shown_url(url: str) -> str:
+    """A database URL fit for logs and status: the password replaced."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class SqliteDatabase:
     """One SQLite file shared by threads and processes (WAL, one connection per thread)."""
 
-    def __init__(self, path: Path):
+    engine = SQLITE
+
+    def __init__(self, path: Path, migrate: bool = True):
         self.path = path
+        self.where = str(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        conn = self.connect()
-        for table, columns in ADDED_COLUMNS.items():
-            have = {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}
-            for name, decl in columns.items():
-                if have and name not in have:
-                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
-        conn.executescript(SCHEMA)
+        if migrate:
+            from bot.store import migrations
+
+            migrations.upgrade(self)
 
     def connect(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -143,8 +101,9 @@ class Database:
             self._local.conn = conn
         return conn
 
-    def execute(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
-        return self.connect().execute(sql, params)
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Result:
+        cur = self.connect().execute(sql, tuple(params))
+        return Result(cur.fetchall(), cur.rowcount)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -164,3 +123,116 @@ class Database:
         finally:
             if conn.in_transaction:  # the block raised, or COMMIT failed: never leave the connection inside it
                 conn.execute("ROLLBACK")
+
+    def backup(self, target: Path) -> None:
+        """A consistent copy of the live database (SQLite's online backup API; a plain copy can miss the WAL)."""
+        dest = sqlite3.connect(target)
+        try:
+            self.connect().backup(dest)
+        finally:
+            dest.close()
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+class _PgRow:
+    """A row readable by column name or position, like sqlite3.Row."""
+
+    __slots__ = ("_names", "_values")
+
+    def __init__(self, names: dict[str, int], values: Sequence[Any]):
+        self._names, self._values = names, values
+
+    def __getitem__(self, key: int | str) -> Any:
+        return self._values[self._names[key] if isinstance(key, str) else key]
+
+    def keys(self) -> list[str]:
+        return list(self._names)
+
+
+def _pg_rows(cursor: Any) -> Any:
+    names = {column.name: i for i, column in enumerate(cursor.description or ())}
+    return lambda values: _PgRow(names, values)
+
+
+_PLACEHOLDER = re.compile(r"\?")
+
+
+def _pg_sql(sql: str) -> str:
+    # The store's SQL has no literal `?` or `%`: placeholders are its only question marks.
+    return _PLACEHOLDER.sub("%s", sql)
+
+
+class PostgresDatabase:
+    """PostgreSQL through a psycopg 3 connection pool; a thread inside a transaction keeps its connection."""
+
+    engine = POSTGRESQL
+
+    def __init__(self, url: str, pool_size: int = 10, migrate: bool = True):
+        import psycopg
+        import psycopg_pool
+
+        self.url = url
+        self.where = shown_url(url)
+        self._local = threading.local()
+        try:  # one plain connection first: a wrong address or password is an error now, with the server's reason
+            psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT).close()
+        except psycopg.Error as exc:
+            raise Unavailable(f"cannot reach the database {self.where}: {str(exc).strip()}") from None
+        self.pool = psycopg_pool.ConnectionPool(
+            url,
+            min_size=1,
+            max_size=pool_size,
+            timeout=POOL_TIMEOUT,
+            kwargs={"autocommit": True, "row_factory": _pg_rows},
+            open=True,
+            name="podbot",
+            num_workers=1,
+        )
+        if migrate:
+            from bot.store import migrations
+
+            migrations.upgrade(self)
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Result:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            return self._run(conn, sql, params)
+        with self.pool.connection() as conn:
+            return self._run(conn, sql, params)
+
+    @staticmethod
+    def _run(conn: Any, sql: str, params: Sequence[Any]) -> Result:
+        cur = conn.execute(_pg_sql(sql), tuple(params), prepare=False)
+        return Result(cur.fetchall() if cur.description else [], cur.rowcount)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Everything written inside lands together or not at all, under the one write lock (see the module doc)."""
+        if getattr(self._local, "conn", None) is not None:
+            yield
+            return
+        with self.pool.connection() as conn:
+            self._local.conn = conn
+            try:
+                with conn.transaction():
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+                    yield
+            finally:
+                self._local.conn = None
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def open_database(url: str | None, data_dir: Path, migrate: bool = True) -> Database:
+    """The database `url` names (postgresql://…), or the SQLite file in the data dir when it names none."""
+    if url and url.startswith(("postgresql://", "postgres://")):
+        return PostgresDatabase(url, migrate=migrate)
+    if url and url.startswith("sqlite:///"):
+        return SqliteDatabase(Path(url.removeprefix("sqlite://")), migrate=migrate)
+    return SqliteDatabase(data_dir / "podbot.db", migrate=migrate)

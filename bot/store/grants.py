@@ -27,7 +27,8 @@ def roles(db: Database) -> set[str]:
 
 def grant(db: Database, identity: str, role: str, by: str) -> bool:
     cur = db.execute(
-        "INSERT OR IGNORE INTO grants (identity, role, granted_by, created) VALUES (?, ?, ?, ?)", (identity, role, by, time.time())
+        "INSERT INTO grants (identity, role, granted_by, created) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        (identity, role, by, time.time()),
     )
     return cur.rowcount == 1
 

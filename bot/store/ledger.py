@@ -9,12 +9,11 @@ lease ran out) cannot overwrite what happened since.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from typing import Any
 
 from bot.flow import Job, JobState
-from bot.store.database import Database
+from bot.store.database import Database, Row
 
 _COLUMNS = (
     "id, skill, args, requester, conversation, thread, reply_to, state, created, started, finished, exit_code, output,"
@@ -23,7 +22,7 @@ _COLUMNS = (
 RUNNING, QUEUED, AWAITING = JobState.RUNNING.value, JobState.QUEUED.value, JobState.AWAITING_APPROVAL.value
 
 
-def _job(row: sqlite3.Row) -> Job:
+def _job(row: Row) -> Job:
     return Job(
         id=row["id"],
         skill=row["skill"],
@@ -57,9 +56,9 @@ def create(
     parent: int | None = None,
     env: dict[str, str] | None = None,
 ) -> Job:
-    cur = db.execute(
+    row = db.execute(
         "INSERT INTO jobs (skill, args, requester, conversation, thread, reply_to, state, created, parent, env)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (
             skill,
             json.dumps(args, sort_keys=True),
@@ -72,8 +71,8 @@ def create(
             parent,
             json.dumps(env or {}),
         ),
-    )
-    job = get(db, cur.lastrowid or 0)
+    ).fetchone()
+    job = get(db, row["id"])
     assert job is not None
     return job
 
@@ -86,18 +85,18 @@ def get(db: Database, job_id: int) -> Job | None:
 def claim(db: Database, job_id: int, worker: str, lease: float, concurrency: int | None = None) -> int | None:
     """Take a queued job for `worker`; return its attempt number, or None if it is not ours to run.
 
-    With `concurrency`, the job is taken only while fewer jobs of its skill run (across all workers).
+    With `concurrency`, the job is taken only while fewer jobs of its skill run (across all workers and
+    hosts: the count and the claim are one transaction, under the database's write lock).
     """
     now = time.time()
-    cur = db.execute(
-        "UPDATE jobs SET state = ?, started = ?, attempts = attempts + 1, lease_until = ?, worker = ?"
-        " WHERE id = ? AND state = ? AND (? IS NULL OR"
-        " (SELECT COUNT(*) FROM jobs AS j WHERE j.skill = jobs.skill AND j.state = ?) < ?)",
-        (RUNNING, now, now + lease, worker, job_id, QUEUED, concurrency, RUNNING, concurrency),
-    )
-    if cur.rowcount != 1:
-        return None
-    return db.execute("SELECT attempts FROM jobs WHERE id = ?", (job_id,)).fetchone()[0]
+    sql = "UPDATE jobs SET state = ?, started = ?, attempts = attempts + 1, lease_until = ?, worker = ? WHERE id = ? AND state = ?"
+    params: tuple[object, ...] = (RUNNING, now, now + lease, worker, job_id, QUEUED)
+    if concurrency is not None:
+        sql += " AND (SELECT COUNT(*) FROM jobs AS j WHERE j.skill = jobs.skill AND j.state = ?) < ?"
+        params += (RUNNING, concurrency)
+    with db.transaction():
+        row = db.execute(sql + " RETURNING attempts", params).fetchone()
+    return None if row is None else row["attempts"]
 
 
 def heartbeat(db: Database, job_ids: list[int], worker: str, lease: float) -> None:
@@ -138,10 +137,10 @@ def release(db: Database, job: Job, give_up_after: int) -> JobState | None:
     """Take back an expired job: queued again, or failed after too many attempts. None if it moved meanwhile."""
     state = JobState.FAILED if job.attempts >= give_up_after else JobState.QUEUED
     note = f"worker {job.worker} stopped during attempt {job.attempts}"
+    ended = time.time() if state == JobState.FAILED else None
     cur = db.execute(
-        "UPDATE jobs SET state = ?, lease_until = NULL, output = ?, finished = CASE WHEN ? = ? THEN ? ELSE finished END"
-        " WHERE id = ? AND state = ? AND attempts = ?",
-        (state.value, note, state.value, JobState.FAILED.value, time.time(), job.id, RUNNING, job.attempts),
+        "UPDATE jobs SET state = ?, lease_until = NULL, output = ?, finished = ? WHERE id = ? AND state = ? AND attempts = ?",
+        (state.value, note, ended, job.id, RUNNING, job.attempts),
     )
     return state if cur.rowcount == 1 else None
 

@@ -12,14 +12,13 @@ from __future__ import annotations
 import json
 import logging
 import random
-import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bot.errors import RetryLater, Undeliverable
 from bot.flow import Action, Reply
-from bot.store.database import Database
+from bot.store.database import Database, Row
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +39,8 @@ class Outgoing:
 
 def put(db: Database, key: str, reply: Reply) -> None:
     db.execute(
-        "INSERT OR IGNORE INTO outbox (key, conversation, platform, thread, text, code, job_id, created, actions)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO outbox (key, conversation, platform, thread, text, code, job_id, created, actions)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
         (key, reply.conversation, reply.platform, reply.thread, reply.text, reply.code, reply.job_id, time.time(), _actions(reply)),
     )
 
@@ -53,7 +52,7 @@ def _actions(reply: Reply) -> str | None:
 _SELECT = "SELECT id, key, conversation, platform, thread, text, code, job_id, attempts, next_try, last_error, created, actions FROM outbox"
 
 
-def _pending(r: sqlite3.Row) -> Outgoing:
+def _pending(r: Row) -> Outgoing:
     actions = tuple(Action(label, command) for label, command in json.loads(r["actions"] or "[]"))
     reply = Reply(r["conversation"], r["text"], r["code"], r["thread"], r["job_id"], actions)
     return Outgoing(r["id"], r["key"], reply, r["attempts"], r["next_try"] or 0.0, r["last_error"] or "", r["created"])

@@ -31,16 +31,25 @@ class Pending:
 
 def put(db: Database, item: Pending, ttl: float) -> None:
     db.execute(
-        "INSERT OR REPLACE INTO pending (conversation, user, kind, skill, args, missing, thread, expires) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO pending (conversation, person, kind, skill, args, missing, thread, expires) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (conversation, person) DO UPDATE SET kind = excluded.kind, skill = excluded.skill, args = excluded.args,"
+        " missing = excluded.missing, thread = excluded.thread, expires = excluded.expires",
         (item.conversation, item.user, item.kind, item.skill, json.dumps(item.args), item.missing, item.thread, time.time() + ttl),
     )
 
 
 def take(db: Database, conversation: str, user: str) -> Pending | None:
     """Remove and return what this person owes an answer to here; None if nothing or expired."""
-    row = db.execute("DELETE FROM pending WHERE conversation = ? AND user = ? RETURNING *", (conversation, user)).fetchone()
+    row = db.execute("DELETE FROM pending WHERE conversation = ? AND person = ? RETURNING *", (conversation, user)).fetchone()
     if row is None or row["expires"] < time.time():
         return None
     return Pending(
-        row["conversation"], row["user"], row["kind"], row["skill"], json.loads(row["args"]), row["missing"], row["thread"], row["expires"]
+        row["conversation"],
+        row["person"],
+        row["kind"],
+        row["skill"],
+        json.loads(row["args"]),
+        row["missing"],
+        row["thread"],
+        row["expires"],
     )

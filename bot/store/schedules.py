@@ -11,7 +11,7 @@ from bot.store.database import Database
 
 def state(db: Database, name: str, now: float) -> tuple[bool, float]:
     """(paused, last fire) of one entry; a new entry starts as fired now, so it never catches up its past."""
-    db.execute("INSERT OR IGNORE INTO schedules (name, paused, last_fire) VALUES (?, 0, ?)", (name, now))
+    db.execute("INSERT INTO schedules (name, paused, last_fire) VALUES (?, 0, ?) ON CONFLICT DO NOTHING", (name, now))
     row = db.execute("SELECT paused, last_fire FROM schedules WHERE name = ?", (name,)).fetchone()
     return bool(row["paused"]), row["last_fire"]
 
@@ -24,10 +24,10 @@ def claim(db: Database, name: str, last: float, fired: float) -> bool:
 
 def set_paused(db: Database, name: str, paused: bool, now: float) -> bool:
     """Pause or resume; resuming starts from now, so a pause is never caught up."""
-    cur = db.execute(
-        "UPDATE schedules SET paused = ?, last_fire = CASE WHEN ? THEN last_fire ELSE ? END WHERE name = ?",
-        (int(paused), int(paused), now, name),
-    )
+    if paused:
+        cur = db.execute("UPDATE schedules SET paused = 1 WHERE name = ?", (name,))
+    else:
+        cur = db.execute("UPDATE schedules SET paused = 0, last_fire = ? WHERE name = ?", (now, name))
     return cur.rowcount == 1
 
 

@@ -8,11 +8,10 @@ and using it is a compare-and-set, so it works once.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from dataclasses import dataclass
 
-from bot.store.database import Database
+from bot.store.database import Database, Row
 
 
 @dataclass(frozen=True)
@@ -32,7 +31,7 @@ def add(db: Database, token_id: str, identity: str, scopes: tuple[str, ...], exp
     )
 
 
-def _issued(row: sqlite3.Row) -> Issued:
+def _issued(row: Row) -> Issued:
     return Issued(row["id"], row["identity"], tuple(row["scopes"].split()), row["created"], row["expires"], row["revoked"])
 
 
