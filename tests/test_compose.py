@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from bot import config
+from bot.runtime import secret_files
 from tests.conftest import REPO
 
 DEPLOY = REPO / "deploy"
@@ -79,10 +80,12 @@ def test_podbot_reaches_the_host_users_podman_socket_and_its_config(compose: dic
         volumes = _volumes(service)
         assert volumes[socket] == "${XDG_RUNTIME_DIR:-/run/user/1001}/podman/podman.sock", name
         assert volumes[service["environment"]["PODBOT_CONFIG"]] == "./deploy/podbot.yaml", name
-    # The host's Podman mounts the secret files the workers write: the same path on both sides.
+    # The host's Podman mounts the secret files the workers write, so their directory (secret_files.staged's,
+    # named by the owner's uid: root, 0, in the container) is the same path on both sides.
+    assert cfg.podman.user == "root"
+    staging = str(secret_files.TMPFS / "podbot-secrets-0")
     for name in ("worker-1", "worker-2"):
-        shm = [t for t, s in _volumes(compose["services"][name]).items() if t.startswith("/dev/shm/")]
-        assert shm and all(_volumes(compose["services"][name])[t] == t for t in shm)
+        assert _volumes(compose["services"][name])[staging] == staging, name
 
 
 def test_the_gateway_is_published_on_loopback_only_and_speaks_tls(compose: dict[str, Any]) -> None:
@@ -109,13 +112,23 @@ def test_the_env_example_names_every_variable_the_stack_reads(compose: dict[str,
     # The health check asks for the user and database the example makes.
     test = compose["services"]["postgres"]["healthcheck"]["test"]
     assert test[test.index("-U") + 1] == example["POSTGRES_USER"] and test[test.index("-d") + 1] == example["POSTGRES_DB"]
-    assert "PODBOT_DATABASE" in example
+    # podbot's database is the one the postgres service makes, reached by the service's name.
+    user, password, db = example["POSTGRES_USER"], example["POSTGRES_PASSWORD"], example["POSTGRES_DB"]
+    assert example["PODBOT_DATABASE"] == f"postgresql://{user}:{password}@postgres:5432/{db}"
+
+
+def test_each_podbot_process_names_its_host_as_its_hostname(compose: dict[str, Any]) -> None:
+    # The ledger's worker field and `podbot status` say HOST:PID; the pid is only meaningful on that host.
+    for name in PODBOT_SERVICES:
+        service = compose["services"][name]
+        assert service["environment"]["PODBOT_HOST"] == service["hostname"] == name
 
 
 def test_the_env_example_as_it_stands_is_a_valid_podbot_config() -> None:
     lines = (DEPLOY / "podbot.env.example").read_text().splitlines()
     environ = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
-    config.load(str(DEPLOY / "podbot.yaml"), environ=environ)  # an unknown PODBOT_ setting would raise Problems
+    cfg = config.load(str(DEPLOY / "podbot.yaml"), environ=environ)  # an unknown PODBOT_ setting would raise Problems
+    assert cfg.database == environ["PODBOT_DATABASE"]
 
 
 def test_compose_check_keeps_to_loopback_and_takes_the_stack_down() -> None:
