@@ -3,7 +3,7 @@
 Loops (bot.loops): one outbox sender per platform adapter (a platform that
 rate-limits never holds up the others); the supervisor (lease heartbeats and
 recovery, in every process that runs jobs); the scheduler, the approval
-deadlines and the manifest watcher (in the bot process). `receive` is the
+deadlines, the manifest watcher and retention (in the bot process). `receive` is the
 error boundary of a message: whatever happens, the person gets one line and
 the audit log one entry.
 """
@@ -33,7 +33,7 @@ from bot.runtime import images
 from bot.runtime.podman import PodmanRunner
 from bot.runtime.runner import Engine, Runner
 from bot.skill import Skill
-from bot.store import audit, ledger, outbox
+from bot.store import audit, ledger, outbox, retention
 from bot.store.database import Database, open_database
 from bot.timing import StageTimes
 from bot.understanding.stages import Understanding
@@ -50,6 +50,7 @@ OUTBOX_POLL = 0.05  # the senders also poll: replies may come from worker proces
 HEARTBEAT = 2.0  # seconds between lease renewals and recovery passes (the lease lasts worker.LEASE)
 WATCH_EVERY = 2.0
 APPROVALS_EVERY = 1.0  # seconds between looks for approvals past their deadline
+PRUNE_EVERY = 3600.0  # seconds between retention passes (config `retention`)
 
 
 class Bot:
@@ -127,6 +128,7 @@ class Bot:
             self.loops.every("scheduler", lambda: pause_before_next_tick(time.time()), self.scheduler.tick)
         if watch:
             self.loops.every("manifest-watcher", WATCH_EVERY, self.catalog.reload_if_changed)
+        self.loops.every("retention", PRUNE_EVERY, self.prune)
 
     def start_supervisor(self) -> None:
         """Lease heartbeats and recovery: this process's running jobs stay ours; dead workers' jobs come back."""
@@ -136,6 +138,13 @@ class Bot:
     def _supervise(self) -> None:
         self.worker.heartbeat()
         recovery.recover(self.worker, self.queue.job_ids)
+
+    def prune(self) -> dict[str, int]:
+        """Delete finished history past its retention (config `retention`); returns rows removed per kind."""
+        removed = retention.prune(self.db, self.cfg.retention, time.time())
+        if any(removed.values()):
+            log.info("retention removed %s", ", ".join(f"{n} {kind}" for kind, n in removed.items()))
+        return removed
 
     def _expire_approvals(self) -> None:
         if approvals.expire(self.db):

@@ -34,10 +34,10 @@ def test_init_writes_every_default_with_its_why_and_an_example_skill(tmp_path: P
     text = (tmp_path / "team" / "podbot.yaml").read_text()
     lines = text.splitlines()
     for key in _keys(config.DEFAULTS, bundled_schema("config")):
-        name = key.split(".")[-1]
-        depth = key.count(".")
-        [at] = [i for i, line in enumerate(lines) if line.startswith("  " * depth + name + ":")] or [None]
-        assert at is not None, f"{key} is not in podbot.yaml"
+        at = -1
+        for depth, name in enumerate(key.split(".")):  # each part of the key, searched for below its parent's line
+            at = next((i for i in range(at + 1, len(lines)) if lines[i].startswith("  " * depth + name + ":")), None)
+            assert at is not None, f"{key} is not in podbot.yaml"
         assert lines[at - 1].strip().startswith("# ") and scaffold.NO_WHY not in lines[at - 1], f"{key} has no why-line"
 
     loaded = config.load(str(tmp_path / "team" / "podbot.yaml"), environ={})

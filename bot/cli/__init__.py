@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from bot.cli import evaluate, host, manifests, models, records, scaffold, serve, service, skills, status, tokens
+from bot.cli import db, evaluate, host, manifests, models, records, scaffold, serve, service, skills, status, tokens
 from bot.cli import version as cli_version
 from bot.cli.common import Invocation, fail
 from bot.errors import PodbotError, Problems
@@ -72,5 +72,6 @@ for command in (
     service.service,
     tokens.token,
     tokens.web,
+    db.db,
 ):
     main.add_command(command)

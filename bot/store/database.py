@@ -6,10 +6,13 @@ Both take the same SQL: the store modules write `?` placeholders and the
 statements both engines speak (ON CONFLICT, RETURNING); the schema and its
 migrations live once, in bot/store/migrations.py.
 
-A transaction is the one unit of exclusion on both engines: SQLite's BEGIN
-IMMEDIATE takes the database's write lock, and on PostgreSQL a transaction takes
-one advisory lock, so a check-then-write inside one (a skill's concurrency limit,
-a claim) holds across every process and host, exactly as it does on one file.
+A transaction's writes land together on both engines. One that checks and then
+writes on what it read (a skill's concurrency limit, a migration) asks for
+`exclusive`: SQLite's BEGIN IMMEDIATE takes the file's one write lock for every
+transaction anyway, and on PostgreSQL an exclusive transaction takes one advisory
+lock, so the check holds across every process and host. The rest (a message's
+handling, a job's end) are compare-and-sets that need no lock, so on PostgreSQL
+the bot's understanding of a message never holds up workers ending their jobs.
 """
 
 from __future__ import annotations
@@ -61,7 +64,7 @@ class Database(Protocol):
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Result: ...
 
-    def transaction(self) -> AbstractContextManager[None]: ...
+    def transaction(self, exclusive: bool = False) -> AbstractContextManager[None]: ...
 
     def close(self) -> None: ...
 
@@ -106,11 +109,11 @@ class SqliteDatabase:
         return Result(cur.fetchall(), cur.rowcount)
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self, exclusive: bool = False) -> Iterator[None]:
         """Everything written inside lands together or not at all (on this thread's connection).
 
-        BEGIN IMMEDIATE takes the write lock at once, so a transaction never fails half-way because
-        another process wrote since it read. Inside one already, it simply joins it.
+        BEGIN IMMEDIATE takes the write lock at once (every transaction is exclusive here), so a transaction
+        never fails half-way because another process wrote since it read. Inside one already, it simply joins it.
         """
         conn = self.connect()
         if conn.in_transaction:
@@ -211,16 +214,23 @@ class PostgresDatabase:
         return Result(cur.fetchall() if cur.description else [], cur.rowcount)
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """Everything written inside lands together or not at all, under the one write lock (see the module doc)."""
-        if getattr(self._local, "conn", None) is not None:
+    def transaction(self, exclusive: bool = False) -> Iterator[None]:
+        """Everything written inside lands together or not at all; `exclusive`: under the one write lock (module doc).
+
+        Inside one already, it joins it (taking the lock now, if asked and not yet held: it is held to the end).
+        """
+        joined = getattr(self._local, "conn", None)
+        if joined is not None:
+            if exclusive:
+                joined.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
             yield
             return
         with self.pool.connection() as conn:
             self._local.conn = conn
             try:
                 with conn.transaction():
-                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+                    if exclusive:
+                        conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
                     yield
             finally:
                 self._local.conn = None

@@ -86,7 +86,7 @@ def claim(db: Database, job_id: int, worker: str, lease: float, concurrency: int
     """Take a queued job for `worker`; return its attempt number, or None if it is not ours to run.
 
     With `concurrency`, the job is taken only while fewer jobs of its skill run (across all workers and
-    hosts: the count and the claim are one transaction, under the database's write lock).
+    hosts: the count and the claim are one exclusive transaction).
     """
     now = time.time()
     sql = "UPDATE jobs SET state = ?, started = ?, attempts = attempts + 1, lease_until = ?, worker = ? WHERE id = ? AND state = ?"
@@ -94,7 +94,7 @@ def claim(db: Database, job_id: int, worker: str, lease: float, concurrency: int
     if concurrency is not None:
         sql += " AND (SELECT COUNT(*) FROM jobs AS j WHERE j.skill = jobs.skill AND j.state = ?) < ?"
         params += (RUNNING, concurrency)
-    with db.transaction():
+    with db.transaction(exclusive=concurrency is not None):
         row = db.execute(sql + " RETURNING attempts", params).fetchone()
     return None if row is None else row["attempts"]
 

@@ -191,7 +191,7 @@ def version(db: Database) -> int:
 
 def upgrade(db: Database) -> list[Step]:
     """Apply the steps this database has not had yet; returns them."""
-    with db.transaction():
+    with db.transaction(exclusive=True):
         current = version(db)
         if current > LATEST:
             raise RuntimeError(f"{db.where} has schema version {current}; this podbot knows up to {LATEST}: upgrade podbot")
@@ -216,7 +216,7 @@ def copy(source: Database, target: Database, progress: Callable[[str, int], None
         if target.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]:
             raise RuntimeError(f"{target.where} already holds {table}; podbot db migrate only fills an empty database")
     moved: dict[str, int] = {}
-    with target.transaction():
+    with target.transaction(exclusive=True):
         for table in TABLES:
             rows = source.execute(f"SELECT * FROM {table}").fetchall()
             if not rows:
