@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -23,7 +24,7 @@ def status(env: dict[str, str]) -> tuple[int, dict]:
 def registered(data_dir: Path, process: subprocess.Popen) -> None:
     """Wait until `process` has registered itself for `podbot status`."""
     deadline = time.monotonic() + WAIT
-    while not (data_dir / "processes" / f"{process.pid}.json").exists():
+    while not (data_dir / "processes" / f"{socket.gethostname()}-{process.pid}.json").exists():
         assert time.monotonic() < deadline and process.poll() is None
         time.sleep(0.05)
 

@@ -1,6 +1,6 @@
 """`podbot status`, and what the long-running processes leave for it in the data dir.
 
-Each `podbot run`, `chat` and `worker` keeps `<data_dir>/processes/<pid>.json`
+Each `podbot run`, `chat` and `worker` keeps `<data_dir>/processes/<host>-<pid>.json`
 while it lives. `podbot run` also watches its platform adapters: it rewrites
 `<data_dir>/status.json` when one changes state, sums them up in one status
 line, and stops with the reasons when every platform has given up (a rejected
@@ -61,7 +61,8 @@ def register(cfg: Config, role: str, workers: int, console: bool = False) -> Pat
     """Write this process's file in `<data_dir>/processes/` (role: run, chat or worker); the caller removes it when it ends."""
     directory = _processes_dir(cfg)
     directory.mkdir(parents=True, exist_ok=True)
-    file = directory / f"{os.getpid()}.json"
+    # Containers sharing a data dir have pid namespaces of their own, so a pid alone names no one process.
+    file = directory / f"{socket.gethostname()}-{os.getpid()}.json"
     entry = {"role": role, "pid": os.getpid(), "host": socket.gethostname(), "started": time.time(), "workers": workers, "console": console}
     _write_atomic(file, entry)
     return file
