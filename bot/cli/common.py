@@ -30,8 +30,12 @@ def fail(message: str) -> NoReturn:
 
 
 def database(cfg: Config) -> Database:
-    """The database this config names (PostgreSQL, or the SQLite file in the data dir)."""
-    return open_database(cfg.database, cfg.data_dir)
+    """The database this config names (PostgreSQL, or the SQLite file in the data dir), closed when the command ends."""
+    db = open_database(cfg.database, cfg.data_dir)
+    context = click.get_current_context(silent=True)
+    if context is not None:  # a PostgreSQL pool left to the interpreter's exit complains as it is collected
+        context.call_on_close(db.close)
+    return db
 
 
 JSON_HELP = "One JSON array, for scripts."
