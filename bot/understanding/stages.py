@@ -150,7 +150,7 @@ class Understanding:
         withheld = ranking.withheld
         if withheld is not None and (ahead := withheld.score - top.score) >= (self.cfg.margin if not confident else ELSEWHERE):
             # The message is nearer a skill this person may not run: the best of theirs is a worse reading of it,
-            # not what was asked ("look up the IP of db.internal" is no question about database connections), unless
+            # not what was asked ("what is the IP of cache.internal?" is no question about flushing caches), unless
             # it is a confident choice of its own and the other not far ahead ("is the server busy?": uptime shows
             # the load, host_stats more of it). The answer is the plain "none", which names nothing they may not run.
             note = f"closest {withheld.skill.name}, which the sender may not run, leads {top.skill.name} by {ahead:.2f}"
