@@ -105,6 +105,9 @@ def test_ground_takes_the_persons_words() -> None:
     assert arguments.ground("http://example.org/status", message) == "https://Example.org/status"
     assert arguments.ground("https://evil.example", message) is None
     assert arguments.ground("database down", "tell them the database is down") == "database is down"
+    # Chinese has no spaces: a value is not widened to the sentence around it, and a name in it still is to its whole.
+    assert arguments.ground("服务器重启完成了", "告诉大家：服务器重启完成了") == "服务器重启完成了"
+    assert arguments.ground("acme.io", "看看mail.acme.io能不能访问") == "mail.acme.io"
 
 
 def test_check_drops_what_the_message_does_not_say() -> None:
