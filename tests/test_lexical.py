@@ -125,12 +125,12 @@ def test_words_several_groups_share_weigh_less() -> None:
 
 def test_the_closest_skill_the_sender_may_not_run_is_reported_never_ranked() -> None:
     calls: list[list[str]] = []
-    dns = _skill("dns_lookup", "Resolve a host name.", ("what is the IP address of db.internal",))
+    dns = _skill("dns_lookup", "Resolve a host name.", ("what is the IP address of cache.internal",))
     flush = _skill("cache_flush", "Flush the cache.", ("clear the cache",))
     index = Index([dns, flush], _fake_encoder(calls), _fake_encoder(calls))
-    lacking = index.rank("what is the IP address of db.internal", {"cache_flush"}, 3)
+    lacking = index.rank("what is the IP address of cache.internal", {"cache_flush"}, 3)
     assert [c.skill.name for c in lacking.candidates] == ["cache_flush"]
     assert lacking.withheld is not None and lacking.withheld.skill.name == "dns_lookup"
     assert lacking.withheld.score > lacking.candidates[0].score
-    assert index.rank("what is the IP address of db.internal", {"cache_flush", "dns_lookup"}, 3).withheld is None
+    assert index.rank("what is the IP address of cache.internal", {"cache_flush", "dns_lookup"}, 3).withheld is None
     assert index.rank("clear the cache", {"cache_flush"}, 3).withheld is None  # the closest is theirs

@@ -2,7 +2,7 @@
 
 Stages, each timed on its own:
   shortlist  embeddings and character n-grams rank the skills this person may
-             run (never the others);
+             run (of the others only the closest is noted, never offered);
   decide     the best is taken when it is close enough to the message and leads
              background chatter by the catalogue's calibrated gap, and no skill
              the sender may not run is clearly nearer; otherwise "none". A
