@@ -121,3 +121,16 @@ def test_words_several_groups_share_weigh_less() -> None:
     assert by_group.idf == by_text.idf  # one text per group: the same
     grouped = LexicalIndex(texts, [0, 0, 1])  # both questions one skill's: "cuánto" is that skill's word
     assert grouped.idf[" cu"] > by_text.idf[" cu"]
+
+
+def test_the_closest_skill_the_sender_may_not_run_is_reported_never_ranked() -> None:
+    calls: list[list[str]] = []
+    dns = _skill("dns_lookup", "Resolve a host name.", ("what is the IP address of cache.internal",))
+    flush = _skill("cache_flush", "Flush the cache.", ("clear the cache",))
+    index = Index([dns, flush], _fake_encoder(calls), _fake_encoder(calls))
+    lacking = index.rank("what is the IP address of cache.internal", {"cache_flush"}, 3)
+    assert [c.skill.name for c in lacking.candidates] == ["cache_flush"]
+    assert lacking.withheld is not None and lacking.withheld.skill.name == "dns_lookup"
+    assert lacking.withheld.score > lacking.candidates[0].score
+    assert index.rank("what is the IP address of cache.internal", {"cache_flush", "dns_lookup"}, 3).withheld is None
+    assert index.rank("clear the cache", {"cache_flush"}, 3).withheld is None  # the closest is theirs

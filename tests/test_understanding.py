@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from bot import config
 from bot.catalog import Catalog
+from bot.chat import synthetic_skills
 from bot.cli import main
 from bot.errors import Unavailable
 from bot.skill import load_all, load_file
@@ -104,6 +105,9 @@ def test_ground_takes_the_persons_words() -> None:
     assert arguments.ground("http://example.org/status", message) == "https://Example.org/status"
     assert arguments.ground("https://evil.example", message) is None
     assert arguments.ground("database down", "tell them the database is down") == "database is down"
+    # Chinese has no spaces: a value is not widened to the sentence around it, and a name in it still is to its whole.
+    assert arguments.ground("服务器重启完成了", "告诉大家：服务器重启完成了") == "服务器重启完成了"
+    assert arguments.ground("acme.io", "看看mail.acme.io能不能访问") == "mail.acme.io"
 
 
 def test_check_drops_what_the_message_does_not_say() -> None:
@@ -133,6 +137,25 @@ def test_explicit_skills_are_never_chosen_from_free_text(tmp_path: Path, models_
     assert understood.skill is None or understood.skill.name != "probe"
     probe.write_text(probe.read_text() + "patterns: ['^probe (?P<script>.+)$']\n")
     assert "invocation: explicit" in load_file(probe)[1][0].message
+
+
+def test_a_request_for_a_skill_the_sender_lacks_goes_to_no_other(tmp_path: Path, models_dir: Path) -> None:
+    env = {"PODBOT_DATA_DIR": str(tmp_path), "PODBOT_MODEL__DIR": str(models_dir), "PODBOT_MODEL__ENABLED": "false"}
+    cfg = config.load(environ=env)
+    skills = {**SKILLS, **{s.name: s for s in synthetic_skills.generate(300)}}
+    understanding = Understanding(cfg.model, Catalog(cfg, skills))
+
+    def chosen(text: str, lacks: str = "") -> str | None:
+        found = understanding.understand(text, [s for s in skills.values() if s.name != lacks], fill=False).skill
+        return found.name if found else None
+
+    ip = "what is the IP address of cache.internal?"
+    assert chosen(ip) == "dns_lookup"
+    # Without dns_lookup the nearest skill left is a generated cache_flush one (shares "cache"): not what was asked.
+    assert chosen(ip, "dns_lookup") is None
+    # A confident choice of one's own stands when the skill one lacks is only somewhat nearer: uptime shows the load.
+    busy = "is the machine overloaded at the moment?"
+    assert chosen(busy) == "host_stats" and chosen(busy, "host_stats") == "uptime"
 
 
 def test_example_arguments_are_checked(tmp_path: Path) -> None:

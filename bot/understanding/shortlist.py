@@ -11,7 +11,7 @@ build is green'"), so it is replaced by a neutral word on both sides. What follo
 a short lead-in and a colon ("repeat after me: good morning team") is payload too,
 for the comparison with background chatter (`lead_in`).
 
-Three things keep "none" honest as the catalogue grows (stages.py decides with them):
+Four things keep "none" honest as the catalogue grows (stages.py decides with them):
 - `not_examples`: a skill is left out when the message is nearer one of its
   not_examples than to any of its examples, by `NOT_MARGIN` at least;
 - background phrases (chatter in five languages): what counts is how far the
@@ -20,7 +20,10 @@ Three things keep "none" honest as the catalogue grows (stages.py decides with t
 - `gap`, calibrated on the catalogue when the index is built: the more skills,
   the more texts a stray message can brush against, so the gap is the lead that
   all but `1 - CALIBRATION` of the background phrases stay under against these
-  skills (stages.py never goes below the configured `lead_below`).
+  skills (stages.py never goes below the configured `lead_below`);
+- the closest skill of all when the sender may not run it (`Ranking.withheld`):
+  a request for a skill someone lacks is not handed to the nearest skill they
+  have, which in a large catalogue is often one that shares a word with it.
 
 Costs: one encoder pass per message, a matrix-vector product over the texts,
 and postings of the message's n-grams; per-skill maxima are vectorized, so a
@@ -144,6 +147,9 @@ class Candidate:
 class Ranking:
     candidates: list[Candidate]  # best first
     background: float  # score of the closest background phrase
+    # The closest skill of all, when the sender may not run it: what the message most likely asks for, which
+    # no skill of theirs should stand in for (stages.py). Only its score is used; it is never a candidate.
+    withheld: Candidate | None = None
 
 
 class Index:
@@ -211,7 +217,10 @@ class Index:
             background = min(background, float(self._fused(self.encode([lead])[0], lead)[self.positives + self.negatives :].max()))
         mask = np.zeros(len(self.skills), dtype=bool)
         mask[[self.position[n] for n in allowed if n in self.position]] = True
+        withheld = None
+        if len(scores) and not mask[best := int(np.argmax(scores))] and np.isfinite(scores[best]):
+            withheld = Candidate(self.skills[best], float(scores[best]))
         scores = np.where(mask, scores, -np.inf)
         order = np.argsort(-scores)[:limit]
         candidates = [Candidate(self.skills[i], float(scores[i])) for i in order if np.isfinite(scores[i])]
-        return Ranking(candidates, background)
+        return Ranking(candidates, background, withheld)
