@@ -45,7 +45,8 @@ def test_kill_9_worker_loses_no_job(bot_factory, tmp_path: Path, log_dir: Path) 
     def worker() -> subprocess.Popen:
         return subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], env=env, stderr=subprocess.DEVNULL)
 
-    ids = [say(bot, "olga", "/nap")[0].job_id for _ in range(200)]
+    # 60 jobs on SQLite; tests/test_several_hosts.py kills and stops workers among 300 on PostgreSQL.
+    ids = [say(bot, "olga", "/nap")[0].job_id for _ in range(60)]
     first = worker()
     wait(lambda: states(bot, ids).get("succeeded", 0) >= 20, "the first worker to get going")
     first.send_signal(signal.SIGKILL)
@@ -60,7 +61,7 @@ def test_kill_9_worker_loses_no_job(bot_factory, tmp_path: Path, log_dir: Path) 
         second.send_signal(signal.SIGINT)
         second.wait(timeout=60)
     assert at_kill.get("running", 0) + at_kill.get("queued", 0) > 0, at_kill  # the kill really cut work short
-    assert states(bot, ids) == {"succeeded": 200}
+    assert states(bot, ids) == {"succeeded": 60}
     wait(lambda: bot.idle(ids), "every reply to be sent")
     results = [r.job_id for r in recorder.replies if r.job_id in ids and " queued" not in r.text]
     assert sorted(results) == sorted(ids)  # one result per job, none twice
