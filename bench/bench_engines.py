@@ -372,8 +372,8 @@ def idle(setup: Setup, engines: list[str], seconds: float, settle: float) -> dic
     progress(f"idle: {len(engines)} `podbot worker` processes with nothing queued; settling {settle:g} s after they register")
     deadline = time.monotonic() + 120
     for engine, proc in procs.items():
-        registered = Path(yaml.safe_load(paths[engine].read_text())["data_dir"]) / "processes" / f"{proc.pid}.json"
-        while not registered.exists():
+        registered = Path(yaml.safe_load(paths[engine].read_text())["data_dir"]) / "processes"
+        while not any(registered.glob(f"*-{proc.pid}.json")):  # <host>-<pid>.json (bot/cli/status.py)
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"the {engine} worker did not start:\n" + log_tail(paths[engine].parent / f"bench-idle-{engine}.log"))
             time.sleep(0.1)
