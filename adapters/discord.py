@@ -198,18 +198,7 @@ class DiscordAdapter(NetworkAdapter):
                 "discord: %s from %s in channel %s could not be acknowledged (%s); its answers go to the channel",
                 *(text.split(" ", 1)[0], interaction.user.id, interaction.channel_id, f"{type(exc).__name__}: {exc}"),
             )
-        self.deliver(
-            Message(
-                platform=self.platform,
-                conversation=f"discord:{interaction.channel_id}",
-                user=f"discord:{interaction.user.id}",
-                text=text,
-                user_name=interaction.user.display_name,
-                thread=thread,
-                is_direct=interaction.guild_id is None,
-                message_id=str(interaction.id),
-            )
-        )
+        self.deliver(_pressed(interaction, text, thread, str(interaction.id)))
 
     # --- messages ---
 
@@ -254,18 +243,8 @@ class DiscordAdapter(NetworkAdapter):
             log.warning("discord: a button press could not be acknowledged (%s: %s); it still counts", type(exc).__name__, exc)
         if command is None or interaction.channel_id is None:
             return
-        self.deliver(
-            Message(
-                platform=self.platform,
-                conversation=f"discord:{interaction.channel_id}",
-                user=f"discord:{interaction.user.id}",
-                text=command,
-                user_name=interaction.user.display_name,
-                thread=str(interaction.message.id) if interaction.message else None,
-                is_direct=interaction.guild_id is None,
-                message_id=f"button:{interaction.id}",
-            )
-        )
+        thread = str(interaction.message.id) if interaction.message else None
+        self.deliver(_pressed(interaction, command, thread, f"button:{interaction.id}"))
 
     # --- outbound ---
 
@@ -343,3 +322,17 @@ def command_text(name: str, options: list[Option], values: dict[str, Any]) -> st
         value = str(value).lower() if isinstance(value, bool) else str(value)
         parts.append(f"{option.name}={shlex.quote(value)}" if option.keyword else value)
     return " ".join(parts)
+
+
+def _pressed(interaction: discord.Interaction, text: str, thread: str | None, message_id: str) -> Message:
+    """What a slash command or a button press says, as whoever used it, as podbot's Message."""
+    return Message(
+        platform="discord",
+        conversation=f"discord:{interaction.channel_id}",
+        user=f"discord:{interaction.user.id}",
+        text=text,
+        user_name=interaction.user.display_name,
+        thread=thread,
+        is_direct=interaction.guild_id is None,
+        message_id=message_id,
+    )

@@ -19,12 +19,14 @@ from dataclasses import dataclass
 
 from telegram import (
     BotCommand,
+    Chat,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     LinkPreviewOptions,
     MessageEntity,
     ReplyParameters,
     Update,
+    User,
 )
 from telegram import Message as TelegramMessage
 from telegram.constants import ChatAction, ChatType, ParseMode
@@ -163,37 +165,14 @@ class TelegramAdapter(NetworkAdapter):
         await query.answer()  # whatever it carried: the client stops its spinner
         if command is None or query.message is None:
             return
-        chat, user = query.message.chat, query.from_user
-        self.deliver(
-            Message(
-                platform=self.platform,
-                conversation=f"telegram:{chat.id}",
-                user=f"telegram:{user.id}",
-                text=command,
-                user_name=user.full_name or user.username or "",
-                thread=str(query.message.message_id),
-                is_direct=chat.type == ChatType.PRIVATE,
-                message_id=f"button:{query.id}",
-            )
-        )
+        self.deliver(_message(query.message.chat, query.from_user, command, str(query.message.message_id), f"button:{query.id}"))
 
     def _deliver(self, update: Update, text: str) -> None:
         message, chat, user = update.effective_message, update.effective_chat, update.effective_user
         if message is None or chat is None or user is None:
             return
-        self.deliver(
-            Message(
-                platform=self.platform,
-                conversation=f"telegram:{chat.id}",
-                user=f"telegram:{user.id}",
-                text=text,
-                user_name=user.full_name or user.username or "",
-                thread=_thread(message),
-                is_direct=chat.type == ChatType.PRIVATE,
-                # Message ids count per chat; the outbox wants them unique per platform.
-                message_id=f"{chat.id}:{message.message_id}",
-            )
-        )
+        # Message ids count per chat; the outbox wants them unique per platform.
+        self.deliver(_message(chat, user, text, _thread(message), f"{chat.id}:{message.message_id}"))
 
     # --- outbound ---
 
@@ -225,6 +204,20 @@ class TelegramAdapter(NetworkAdapter):
     async def job_running(self, reply: Reply) -> None:
         assert self._app is not None
         await self._app.bot.send_chat_action(_chat_id(reply), ChatAction.TYPING, message_thread_id=_asked_and_topic(reply.thread)[1])
+
+
+def _message(chat: Chat, user: User, text: str, thread: str, message_id: str) -> Message:
+    """What `user` said (or pressed) in `chat`, as podbot's Message."""
+    return Message(
+        platform="telegram",
+        conversation=f"telegram:{chat.id}",
+        user=f"telegram:{user.id}",
+        text=text,
+        user_name=user.full_name or user.username or "",
+        thread=thread,
+        is_direct=chat.type == ChatType.PRIVATE,
+        message_id=message_id,
+    )
 
 
 def _thread(message: TelegramMessage) -> str:
